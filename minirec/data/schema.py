@@ -158,6 +158,17 @@ class Schema:
         """Sparse and multi fields: those with one embedding per field in FM-style models."""
         return self.of_kind(SPARSE, MULTI)
 
+    def select(self, names) -> "Schema":
+        """Return a schema of the fields ``names``, kept in this schema's order.
+
+        A selected sequence field needs the sparse field it shares a vocabulary with.
+        """
+        names = list(names)
+        unknown = [name for name in names if name not in self._by_name]
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; fields are {list(self._by_name)}")
+        return Schema(f for f in self.fields if f.name in names)
+
     def batch_keys(self) -> list[str]:
         """Return every key a batch must hold: field names, then sequence length keys."""
         keys = [f.name for f in self.fields]
