@@ -160,7 +160,7 @@ def check_gradients(module: Module, inputs: Sequence, *, differentiable: Sequenc
 
     def evaluate() -> np.ndarray:
         restore()
-        return np.asarray(forward(*inputs), dtype=np.float64)
+        return np.array(forward(*inputs), dtype=np.float64, copy=True)  # output may alias x
 
     def numeric_entry(array: np.ndarray, flat_index: int) -> float:
         view = array.reshape(-1)

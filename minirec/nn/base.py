@@ -91,7 +91,7 @@ class SparseGrad:
     def coalesce(self) -> tuple[np.ndarray, np.ndarray]:
         """Return unique sorted rows (R,) and their summed gradients (R, K)."""
         K = self.shape[1]
-        if not self._rows:
+        if not self:  # no block, or only empty blocks (a batch of padding only)
             return np.zeros(0, dtype=np.int64), np.zeros((0, K), dtype=self.dtype)
         rows = np.concatenate(self._rows)                              # (N,)
         values = np.concatenate(self._values, axis=0)                  # (N, K)
