@@ -14,26 +14,13 @@ The command line of every lesson is the same::
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .i18n import default_language
+
 LANGUAGES = ("en", "zh")
-
-
-def default_language(environ=None) -> str:
-    """Return ``zh`` when the locale variables name a Chinese locale, else ``en``.
-
-    LC_ALL, LC_MESSAGES and LANG are read in that order, the first non-empty one deciding,
-    which is the order POSIX gives them.
-    """
-    environ = os.environ if environ is None else environ
-    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = environ.get(variable, "")
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
 
 
 class LessonClaimError(AssertionError):

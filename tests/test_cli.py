@@ -1,0 +1,467 @@
+"""Tests of the ``minirec`` command line, mostly run in-process through ``main``."""
+
+import json
+import os
+import string
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minirec import cli
+from minirec.checkpoint import load_checkpoint, save_checkpoint
+from minirec.cli import main
+from minirec.i18n import MESSAGES, default_language
+from minirec.nn.base import Module
+
+REPO = Path(__file__).resolve().parents[1]
+MOVIELENS = REPO.parent / "shared" / "data" / "ml-latest-small"
+FAST = ["--epochs", "2", "--batch-size", "512"]
+
+
+def has_chinese(text):
+    return any("\u4e00" <= character <= "\u9fff" for character in text)
+
+
+def assert_one_line_error(captured):
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One FM run on the synthetic click world, shared by the tests that read its outputs."""
+    out = tmp_path_factory.mktemp("run")
+    extra = out.parent / f"{out.name}-metrics.json"
+    status = main(["train", "--model", "fm", "--out", str(out), "--metrics-json", str(extra),
+                   "--quiet", *FAST])
+    assert status == 0
+    return out, extra
+
+
+# --------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------
+
+def test_train_writes_every_output(trained_run):
+    out, extra = trained_run
+    assert sorted(os.listdir(out)) == ["metrics.json", "model.npz", "training_curves.png"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert json.loads(extra.read_text()) == metrics
+    assert metrics["model"] == "fm"
+    assert metrics["data"] == "synthetic"
+    assert metrics["data_info"]["world"] == "click"
+    assert set(metrics["test"]) >= {"auc", "logloss"}
+    assert 0.5 < metrics["test"]["auc"] <= 1.0
+    assert metrics["best_epoch"] in (1, 2)
+    assert len(metrics["history"]) == metrics["epochs_run"] == 2
+    for epoch, entry in enumerate(metrics["history"], start=1):
+        assert entry["epoch"] == epoch
+        for key in ("train_loss", "valid_auc", "valid_logloss"):
+            assert isinstance(entry[key], float), key
+    assert metrics["train_seconds"] > 0
+    assert metrics["train_seconds"] == pytest.approx(
+        sum(entry["seconds"] for entry in metrics["history"]))
+    # the synthetic click world has 16,000 training rows and both epochs ran
+    assert metrics["examples_per_second"] == pytest.approx(
+        2 * 16000 / metrics["train_seconds"])
+    assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_checkpoint_reproduces_test_metrics(trained_run, capsys):
+    out, _ = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    model, metadata = load_checkpoint(out / "model.npz")
+    assert metadata["model"] == "fm"
+    assert metadata["info"]["settings"]["seed"] == 0
+
+    evaluated = out.parent / f"{out.name}-evaluate.json"
+    assert main(["evaluate", "--checkpoint", str(out / "model.npz"),
+                 "--metrics-json", str(evaluated)]) == 0
+    printed = capsys.readouterr().out
+    assert f"auc: {metrics['test']['auc']:.4f}" in printed
+    assert json.loads(evaluated.read_text())["test"] == metrics["test"]
+
+
+def test_train_rejects_existing_outputs(trained_run, capsys):
+    out, _ = trained_run
+    before = (out / "model.npz").read_bytes()
+    status = main(["train", "--model", "fm", "--out", str(out), *FAST])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert "already exists" in line
+    assert "--overwrite" in line
+    assert (out / "model.npz").read_bytes() == before
+
+
+def test_train_rejects_existing_metrics_json(tmp_path, capsys):
+    existing = tmp_path / "metrics.json"
+    existing.write_text("{}")
+    status = main(["train", "--model", "fm", "--out", str(tmp_path / "run"),
+                   "--metrics-json", str(existing), *FAST])
+    assert status == 2
+    assert "already exists" in assert_one_line_error(capsys.readouterr())
+    assert existing.read_text() == "{}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_overwrite_replaces_outputs(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "fm", "--out", str(out), "--quiet", "--epochs", "1"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["train", "--model", "fm", "--out", str(out), "--quiet", "--overwrite",
+                 *FAST]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 2
+    assert sorted(os.listdir(out)) == ["metrics.json", "model.npz", "training_curves.png"]
+
+
+def test_train_prints_progress_and_summary(tmp_path, capsys):
+    assert main(["train", "--model", "fm", "--out", str(tmp_path / "run"), *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "training fm on synthetic" in printed
+    assert "epoch 1/2: train loss" in printed
+    assert "test: AUC" in printed
+    assert f"wrote {tmp_path / 'run' / 'model.npz'}" in printed
+
+
+def test_train_in_chinese(tmp_path, capsys):
+    assert main(["train", "--model", "fm", "--out", str(tmp_path / "run"), "--lang", "zh",
+                 *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "第 1/2 轮" in printed
+    assert "测试集" in printed
+    assert "已写入" in printed
+
+
+def test_chinese_locale_is_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "")
+    monkeypatch.setenv("LC_MESSAGES", "")
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    status = main(["train", "--model", "nonexistent"])
+    assert status == 2
+    line = assert_one_line_error(capsys.readouterr())
+    assert has_chinese(line)
+    assert main(["train", "--model", "fm", "--lang", "en", "--epochs", "0"]) == 2
+    assert not has_chinese(capsys.readouterr().err)
+
+
+def test_default_language_reads_locale_variables():
+    assert default_language({"LANG": "zh_CN.UTF-8"}) == "zh"
+    assert default_language({"LC_ALL": "en_US.UTF-8", "LANG": "zh_CN.UTF-8"}) == "en"
+    assert default_language({"LC_MESSAGES": "zh_TW", "LANG": "C"}) == "zh"
+    assert default_language({}) == "en"
+
+
+def test_fnn_trains_an_fm_first(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "fnn", "--out", str(out), "--hidden", "16,8",
+                 "--epochs", "1", "--batch-size", "512"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.index("stage one") < printed.index("stage two")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stage_one"]["model"] == "fm"
+    assert len(metrics["stage_one"]["history"]) == 1
+    assert metrics["train_seconds"] == pytest.approx(
+        metrics["history"][0]["seconds"] + metrics["stage_one"]["train_seconds"])
+    assert metrics["model_config"]["hidden"] == [16, 8]
+    model, _ = load_checkpoint(out / "model.npz")
+    assert type(model).__name__ == "FNN"
+
+
+@pytest.mark.movielens
+@pytest.mark.skipif(not MOVIELENS.is_dir(), reason="MovieLens files are not present")
+def test_movielens_without_sequences_for_fm(tmp_path, capsys):
+    out = tmp_path / "run"
+    status = main(["train", "--model", "fm", "--data", f"movielens:{MOVIELENS}", "--out",
+                   str(out), "--epochs", "1", "--batch-size", "1024"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "without them" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "gauc" in metrics["test"]
+    _, metadata = load_checkpoint(out / "model.npz")
+    assert not metadata["schema"].sequence_fields
+    assert main(["evaluate", "--checkpoint", str(out / "model.npz")]) == 0
+    assert f"auc: {metrics['test']['auc']:.4f}" in capsys.readouterr().out
+
+
+def test_libfm_files_train_and_evaluate(tmp_path, capsys):
+    folder = REPO / "tests" / "fixtures" / "libfm"
+    spec = "libfm:" + ",".join(str(folder / f"frappe.{part}.libfm")
+                               for part in ("train", "validation", "test"))
+    out = tmp_path / "run"
+    assert main(["train", "--model", "fm", "--data", spec, "--out", str(out), "--epochs", "2",
+                 "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data_info"]["paths"][0].endswith("frappe.train.libfm")
+    _, metadata = load_checkpoint(out / "model.npz")
+    assert sorted(metadata["vocabularies"]) == ["f0", "f1", "f2", "f3"]
+    assert main(["evaluate", "--checkpoint", str(out / "model.npz")]) == 0
+    assert f"logloss: {metrics['test']['logloss']:.4f}" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------
+# errors: one line on standard error, exit status 2
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, text", [
+    (["train", "--model", "gbdt"], "invalid choice: 'gbdt'"),
+    (["train"], "the following arguments are required: --model"),
+    (["train", "--model", "fm", "--epochs", "0"], "must be a positive integer, got '0'"),
+    (["train", "--model", "fm", "--batch-size", "x"], "must be a positive integer, got 'x'"),
+    (["train", "--model", "fm", "--lr", "-1"], "must be a positive finite number"),
+    (["train", "--model", "fm", "--lr", "nan"], "must be a positive finite number"),
+    (["train", "--model", "fm", "--hidden", "200,x"], "positive integers separated by commas"),
+    (["train", "--model", "fm", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["train", "--model", "fm", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "--model", "fm", "--data", "parquet:x"], "unknown data set 'parquet:x'"),
+    (["train", "--model", "fm", "--data", "synthetic:moon"], "unknown synthetic world 'moon'"),
+    (["train", "--model", "fm", "--data", "movielens:"], "needs a path after the colon"),
+    (["train", "--model", "fm", "--data", "movielens:/no/such/folder"],
+     "path '/no/such/folder' not found"),
+    (["train", "--model", "fm", "--data", "criteo:/no/such/file.txt"], "not found"),
+    (["train", "--model", "fm", "--data", "libfm:/no/train.libfm,/no/valid.libfm"],
+     "path '/no/train.libfm' not found"),
+    (["train", "--model", "fm", "--hidden", "8"], "model 'fm' does not take --hidden"),
+    (["evaluate", "--checkpoint", "/no/such/model.npz"], "cannot load checkpoint"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ([], "the following arguments are required"),
+])
+def test_bad_input_exits_2_with_one_line(argv, text, capsys):
+    status = main(argv + ["--lang", "en"] if argv else argv)
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert text in line
+
+
+def test_folder_without_movielens_files(tmp_path, capsys):
+    (tmp_path / "readme.txt").write_text("nothing here")
+    status = main(["train", "--model", "fm", "--data", f"movielens:{tmp_path}", "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert line.startswith("minirec: error: could not read MovieLens data from")
+
+
+def test_errors_in_chinese(capsys):
+    assert main(["train", "--model", "gbdt", "--lang", "zh"]) == 2
+    line = assert_one_line_error(capsys.readouterr())
+    assert "无效的选择" in line
+    assert main(["train", "--model", "fm", "--data", "movielens:/no/such", "--lang", "zh"]) == 2
+    line = assert_one_line_error(capsys.readouterr())
+    assert line == "minirec：错误：找不到路径 '/no/such'"
+
+
+def test_help_in_chinese(capsys):
+    assert main(["train", "--help", "--lang", "zh"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("用法：minirec train")
+    assert "最多训练的轮数（默认 10）" in printed
+
+
+def test_evaluate_rejects_different_vocabularies(trained_run, tmp_path, capsys):
+    from minirec.data.vocab import Vocabulary
+
+    out, _ = trained_run
+    model, _ = load_checkpoint(out / "model.npz")
+    path = tmp_path / "other.npz"
+    save_checkpoint(path, model, vocabularies={"f0": Vocabulary(["a", "b"], name="f0")},
+                    info={"data": "synthetic", "settings": {"seed": 0}})
+    status = main(["evaluate", "--checkpoint", str(path), "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert "vocabularies" in line
+    assert "f0" in line
+
+
+def test_evaluate_rejects_different_fields(trained_run, capsys):
+    out, _ = trained_run
+    status = main(["evaluate", "--checkpoint", str(out / "model.npz"), "--data",
+                   "synthetic:interest", "--lang", "en"])
+    assert status == 2
+    assert assert_one_line_error(capsys.readouterr()).startswith("minirec: error:")
+
+
+def test_training_failure_exits_1(tmp_path, capsys, monkeypatch):
+    from minirec import train
+
+    def diverging_fit(*args, **kwargs):
+        raise train.TrainingError(1, 7, "loss", "loss = nan")
+
+    monkeypatch.setattr(train, "fit", diverging_fit)
+    status = main(["train", "--model", "fm", "--out", str(tmp_path / "run"), "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 1
+    assert "non-finite loss at epoch 1, step 7" in line
+
+
+# --------------------------------------------------------------------------------------
+# gradcheck
+# --------------------------------------------------------------------------------------
+
+class Scale(Module):
+    """y = w * x with a deliberately wrong backward when ``wrong`` is set."""
+
+    def __init__(self, wrong=False):
+        super().__init__()
+        self.wrong = wrong
+        self.add_param("w", np.array([1.5, -0.5]))
+
+    def forward(self, x):
+        self._x = x
+        return self.params["w"] * x
+
+    def backward(self, dout):
+        self.grads["w"] += dout * self._x
+        return dout * self.params["w"] * (2.0 if self.wrong else 1.0)
+
+
+def install_case_module(monkeypatch, name, cases):
+    module = types.ModuleType(name)
+    module.gradcheck_cases = lambda: cases
+    monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_gradcheck_passes_and_lists_missing_files(monkeypatch, capsys):
+    x = np.array([0.3, 2.0])
+    install_case_module(monkeypatch, "fake_cases_good", [
+        ("Scale", Scale(), [x.copy()], {}),
+        ("Scale(small step)", Scale(), [x.copy()], {"eps": 1e-6}),
+    ])
+    monkeypatch.setattr(cli, "CASE_MODULES", ("fake_cases_good", "fake_cases_absent"))
+    assert main(["gradcheck", "--lang", "en"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "case file(s) not found, skipped: fake_cases_absent"
+    rows = [line for line in lines if line.startswith("Scale")]
+    assert len(rows) == 2
+    # 2 parameter entries and 2 input entries per case
+    assert rows[0].split()[1:4] == [rows[0].split()[1], "4", "ok"]
+    assert float(rows[0].split()[1]) < 1e-6
+    assert lines[-1].startswith("all 2 checks passed")
+
+
+def test_gradcheck_fails_on_wrong_backward(monkeypatch, capsys):
+    x = np.array([0.3, 2.0])
+    install_case_module(monkeypatch, "fake_cases_mixed", [
+        ("Scale", Scale(), [x.copy()], {}),
+        ("Scale(wrong)", Scale(wrong=True), [x.copy()], {}),
+    ])
+    monkeypatch.setattr(cli, "CASE_MODULES", ("fake_cases_mixed",))
+    assert main(["gradcheck", "--lang", "en"]) == 1
+    output = capsys.readouterr().out
+    wrong_row = next(line for line in output.splitlines() if line.startswith("Scale(wrong)"))
+    assert "FAIL" in wrong_row and "input:0" in wrong_row
+    assert "1 of 2 checks failed" in output
+
+    assert main(["gradcheck", "--only", "wrong)", "--lang", "zh"]) == 1
+    assert "失败" in capsys.readouterr().out
+    assert main(["gradcheck", "--only", "Linear", "--lang", "en"]) == 2
+    assert "no case name contains 'Linear'" in assert_one_line_error(capsys.readouterr())
+
+
+def test_gradcheck_reports_broken_case_file(monkeypatch, capsys):
+    module = types.ModuleType("fake_cases_broken")
+
+    def gradcheck_cases():
+        raise RuntimeError("shape mismatch while building cases")
+
+    module.gradcheck_cases = gradcheck_cases
+    monkeypatch.setitem(sys.modules, "fake_cases_broken", module)
+    install_case_module(monkeypatch, "fake_cases_fine",
+                        [("Scale", Scale(), [np.array([1.0, 2.0])], {})])
+    monkeypatch.setattr(cli, "CASE_MODULES", ("fake_cases_fine", "fake_cases_broken"))
+    assert main(["gradcheck", "--lang", "en"]) == 1
+    captured = capsys.readouterr()
+    assert "fake_cases_broken could not be loaded" in captured.err
+    assert "1 of 2 checks failed" in captured.out
+
+
+def test_gradcheck_on_the_project_cases(capsys):
+    cases, missing, broken = cli.collect_gradcheck_cases()
+    if not cases:
+        pytest.skip("no gradient-check case files are written yet")
+    assert broken == []
+    assert main(["gradcheck", "--lang", "en"]) == 0
+    output = capsys.readouterr().out
+    for name, *_ in cases:
+        assert any(line.startswith(name + " ") for line in output.splitlines()), name
+
+
+# --------------------------------------------------------------------------------------
+# lessons
+# --------------------------------------------------------------------------------------
+
+def test_lessons_lists_titles(tmp_path, monkeypatch, capsys):
+    (tmp_path / "01_fm.py").write_text(
+        'TITLE_EN = "Factorization machines"\nTITLE_ZH = "因子分解机"\n'
+        'raise SystemExit("a lesson must not run when listed")\n', encoding="utf-8")
+    (tmp_path / "02_din.py").write_text('TITLE_EN = "Deep Interest Network"\n')
+    (tmp_path / "03_draft.py").write_text("x = 1\n")
+    (tmp_path / "_helpers.py").write_text('TITLE_EN = "not a lesson"\n')
+    monkeypatch.setattr(cli, "lessons_folder", lambda: tmp_path)
+
+    assert main(["lessons", "--lang", "en"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split(None, 1) == ["01_fm.py", "Factorization machines"]
+    assert lines[2].split(None, 1) == ["02_din.py", "Deep Interest Network"]
+    assert lines[3].split(None, 1) == ["03_draft.py", "(no title)"]
+    assert not any("_helpers" in line for line in lines)
+
+    assert main(["lessons", "--lang", "zh"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split(None, 1) == ["01_fm.py", "因子分解机"]
+    # a lesson without a Chinese title falls back to the English one
+    assert lines[2].split(None, 1) == ["02_din.py", "Deep Interest Network"]
+
+
+def test_lessons_without_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "lessons_folder", lambda: tmp_path / "lessons")
+    assert main(["lessons", "--lang", "en"]) == 1
+    assert "no lessons folder" in capsys.readouterr().err
+
+
+def test_lessons_folder_is_next_to_the_package():
+    assert cli.lessons_folder() == REPO / "lessons"
+
+
+# --------------------------------------------------------------------------------------
+# message catalogue and the installed command
+# --------------------------------------------------------------------------------------
+
+def test_every_message_has_both_languages_with_the_same_fields():
+    formatter = string.Formatter()
+    for key, entry in MESSAGES.items():
+        assert set(entry) == {"en", "zh"}, key
+        fields = [{name for _, name, _, _ in formatter.parse(entry[lang]) if name}
+                  for lang in ("en", "zh")]
+        assert fields[0] == fields[1], key
+        # English words outside the fields and acronyms need a Chinese translation
+        literal = "".join(text for text, _, _, _ in formatter.parse(entry["en"]))
+        for acronym in ("GAUC", "AUC", "RMSE", "MAE"):
+            literal = literal.replace(acronym, "")
+        if any(character.isalpha() for character in literal):
+            assert has_chinese(entry["zh"]), key
+
+
+def test_python_dash_m_runs_in_a_subprocess(tmp_path):
+    out = tmp_path / "run"
+    environment = dict(os.environ, LANG="C.UTF-8", LC_ALL="", LC_MESSAGES="")
+    completed = subprocess.run(
+        [sys.executable, "-m", "minirec", "train", "--model", "fm", "--epochs", "1",
+         "--batch-size", "1024", "--out", str(out), "--metrics-json",
+         str(tmp_path / "m.json")],
+        capture_output=True, text=True, cwd=REPO, env=environment, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert "test: AUC" in completed.stdout
+    assert json.loads((tmp_path / "m.json").read_text())["model"] == "fm"
+
+    completed = subprocess.run([sys.executable, "-m", "minirec", "train", "--model", "gbdt"],
+                               capture_output=True, text=True, cwd=REPO, env=environment,
+                               timeout=60)
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
