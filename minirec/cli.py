@@ -741,9 +741,17 @@ def command_gradcheck(args, lang: str) -> int:
 # --------------------------------------------------------------------------------------
 
 def lessons_folder() -> Path:
-    """Return the lessons folder of the source checkout this package was imported from."""
+    """Return the lessons folder: the source checkout's, else ``lessons`` in the working folder.
+
+    The lessons are scripts beside the package, not part of it, so an editable install
+    (``pip install -e .``) finds them next to ``minirec/``; after a plain ``pip install .``
+    the command looks in the current folder, which is the checkout when run from there.
+    """
     # This file is minirec/cli.py, so parents[1] is the folder that contains the package.
-    return Path(__file__).resolve().parents[1] / "lessons"
+    beside_package = Path(__file__).resolve().parents[1] / "lessons"
+    if beside_package.is_dir():
+        return beside_package
+    return Path.cwd() / "lessons"
 
 
 def read_lesson_titles(path: Path) -> dict:
