@@ -62,7 +62,14 @@ CASE_MODULES = (
     "minirec.models.cases_attention",
 )
 GRADCHECK_TOLERANCE = 1e-6
-MAX_HISTORY = 50
+# Behaviours kept per MovieLens row (the most recent). The per-user temporal split puts test
+# rows last, so with a cap of 50 on ml-latest-small 92 % of test rows have a full history but
+# only 67 % of training rows do. DIN-base's sum pooling and DIN's unnormalised attention then
+# meet larger pooled vectors at test time than in training. With a cap of 10 (100 % and 92 %
+# full), test AUC rose from 0.743-0.747 to 0.753-0.756 for DIN and from 0.740-0.744 to
+# 0.753-0.755 for its base model (seeds 0-2, see benchmarks/MOVIELENS.md), and a DIN epoch
+# became about 3.5x faster.
+MAX_HISTORY = 10
 
 CHECKPOINT_NAME = "model.npz"
 METRICS_NAME = "metrics.json"
