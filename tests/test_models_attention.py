@@ -12,8 +12,8 @@ from minirec.gradcheck import check_gradients
 from minirec.models.afm import AFM
 from minirec.models.base import get_model_class
 from minirec.models.cases_attention import (gradcheck_cases, randomize, tiny_behaviour_batch,
-                                            tiny_behaviour_schema, tiny_field_batch,
-                                            tiny_field_schema)
+                                            tiny_behaviour_schema, tiny_batch,
+                                            tiny_schema)
 from minirec.models.din import DIN, DINBase
 from minirec.nn.base import SparseGrad
 from minirec.nn.dice import Dice
@@ -389,11 +389,11 @@ def test_all_histories_empty(model_class, kwargs):
 # --------------------------------------------------------------------------------------
 
 def test_afm_attention_weights_shape_and_names():
-    schema = tiny_field_schema()
+    schema = tiny_schema()
     model = AFM(schema, embedding_dim=3, attention_dim=2, random_state=0)
     with pytest.raises(ValueError, match="forward pass first"):
         model.attention_weights()
-    model.forward(tiny_field_batch())
+    model.forward(tiny_batch())
     weights = model.attention_weights()
     assert weights.shape == (3, 6)
     np.testing.assert_allclose(weights.sum(axis=1), np.ones(3))
@@ -422,8 +422,8 @@ def test_din_base_has_no_attention():
 
 
 @pytest.mark.parametrize("build, batch", [
-    (lambda dtype: AFM(tiny_field_schema(), embedding_dim=3, dropout=0.2, random_state=0,
-                       dtype=dtype), tiny_field_batch),
+    (lambda dtype: AFM(tiny_schema(), embedding_dim=3, dropout=0.2, random_state=0,
+                       dtype=dtype), tiny_batch),
     (lambda dtype: DIN(tiny_behaviour_schema(), embedding_dim=2, hidden=(5,), random_state=0,
                        dtype=dtype), tiny_behaviour_batch),
     (lambda dtype: DINBase(tiny_behaviour_schema(), embedding_dim=2, hidden=(5,),
@@ -445,7 +445,7 @@ def test_float32_stays_float32(build, batch):
 
 
 @pytest.mark.parametrize("registry_name, kwargs, batch", [
-    ("afm", {"embedding_dim": 3, "attention_dim": 2}, tiny_field_batch),
+    ("afm", {"embedding_dim": 3, "attention_dim": 2}, tiny_batch),
     ("din", {"embedding_dim": 2, "hidden": (5,), "attention_normalize": True},
      tiny_behaviour_batch),
     ("din-base", {"embedding_dim": 2, "hidden": (5, 3), "activation": "prelu"},
@@ -453,7 +453,7 @@ def test_float32_stays_float32(build, batch):
 ])
 def test_config_rebuilds_same_model(registry_name, kwargs, batch):
     model_class = get_model_class(registry_name)
-    schema = tiny_field_schema() if registry_name == "afm" else tiny_behaviour_schema()
+    schema = tiny_schema() if registry_name == "afm" else tiny_behaviour_schema()
     model = model_class(schema, random_state=0, **kwargs)
     config = json.loads(json.dumps(model.config))
     rebuilt = model_class(schema, random_state=1, **config)
@@ -472,9 +472,9 @@ def test_din_default_sizes_follow_paper():
 
 
 def test_afm_dropout_only_in_training():
-    model = AFM(tiny_field_schema(), embedding_dim=3, dropout=0.5, random_state=0)
+    model = AFM(tiny_schema(), embedding_dim=3, dropout=0.5, random_state=0)
     randomize(model, random_state=4)
-    batch = tiny_field_batch()
+    batch = tiny_batch()
     model.eval()
     first, second = model.forward(batch), model.forward(batch)
     np.testing.assert_array_equal(first, second)
@@ -566,7 +566,7 @@ def test_sequences_of_different_widths_rejected():
 
 def test_din_without_sequence_rejected():
     with pytest.raises(ValueError, match="needs at least one sequence field"):
-        DIN(tiny_field_schema())
+        DIN(tiny_schema())
 
 
 def test_din_with_two_length_keys_rejected():

@@ -12,28 +12,9 @@ import numpy as np
 from ..data.schema import Field, Schema
 from .afm import AFM
 from .din import DIN, DINBase
+from .cases_fm_family import randomize, tiny_batch, tiny_schema
 
 CHECK_KWARGS = {"differentiable": ["price"], "max_entries": 40}
-
-
-def tiny_field_schema() -> Schema:
-    """Two sparse fields, a multi field of width 3 and a dense field (AFM)."""
-    return Schema([
-        Field("user", "sparse", vocab_size=4),
-        Field("item", "sparse", vocab_size=5),
-        Field("tags", "multi", vocab_size=6, max_len=3),
-        Field("price", "dense"),
-    ])
-
-
-def tiny_field_batch() -> dict:
-    """Three rows: item 3 repeated, the second row's tag list empty (all padding)."""
-    return {
-        "user": np.array([2, 3, 2]),
-        "item": np.array([3, 4, 3]),
-        "tags": np.array([[2, 5, 0], [0, 0, 0], [3, 3, 4]]),
-        "price": np.array([0.5, -1.25, 2.0]),
-    }
 
 
 def tiny_behaviour_schema(max_len: int = 4) -> Schema:
@@ -68,22 +49,14 @@ def tiny_behaviour_batch() -> dict:
     }
 
 
-def randomize(model, random_state=0, scale=0.5):
-    """Set every parameter of ``model`` to normal values of std ``scale``, in place."""
-    rng = np.random.default_rng(random_state)
-    for _, value, _ in model.parameters():
-        value[...] = rng.normal(0.0, scale, size=value.shape)
-    return model
-
-
 def gradcheck_cases() -> list[tuple[str, object, list, dict]]:
     """Return the gradient-check cases of AFM, DIN (both weightings, Dice and PReLU) and DINBase."""
-    fields = tiny_field_schema()
+    fields = tiny_schema()
     behaviours = tiny_behaviour_schema()
     din_sizes = {"embedding_dim": 2, "hidden": (5, 3), "attention_hidden": (4,)}
     models = [
         ("AFM", AFM(fields, embedding_dim=3, attention_dim=4, random_state=1),
-         tiny_field_batch()),
+         tiny_batch()),
         ("DIN(dice, paper weights)", DIN(behaviours, activation="dice", random_state=2,
                                          **din_sizes), tiny_behaviour_batch()),
         ("DIN(dice, softmax weights)", DIN(behaviours, activation="dice",
@@ -102,7 +75,7 @@ def gradcheck_cases() -> list[tuple[str, object, list, dict]]:
     one_row = {key: value[1:2].copy() for key, value in tiny_behaviour_batch().items()}
     models += [
         ("AFM(batch of one)", AFM(fields, embedding_dim=2, attention_dim=3, random_state=8),
-         {key: value[:1].copy() for key, value in tiny_field_batch().items()}),
+         {key: value[:1].copy() for key, value in tiny_batch().items()}),
         ("DIN(batch of one, empty history)", DIN(behaviours, random_state=9, **din_sizes),
          one_row),
     ]
