@@ -16,9 +16,13 @@ so a failed write never leaves a partial checkpoint under the destination name.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
+import tokenize
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +91,18 @@ def _current_umask() -> int:
     return mask
 
 
+class _OutputExistsError(FileExistsError):
+    """FileExistsError whose text is the message alone, with ``errno`` and ``filename`` set."""
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def _exists_error(what: str, path: Path, option: str) -> FileExistsError:
+    return _OutputExistsError(errno.EEXIST, f"{what} {str(path)!r} already exists; pass "
+                                            f"{option} to replace it", str(path))
+
+
 def write_atomic(path, write, *, overwrite: bool = False, what: str = "file",
                  option: str = "overwrite=True") -> Path:
     """Write a file through ``write(binary_file)`` into a temporary file, then move it to ``path``.
@@ -94,12 +110,13 @@ def write_atomic(path, write, *, overwrite: bool = False, what: str = "file",
     The temporary file lives in the destination folder, so the final move is a rename on
     one file system. Without ``overwrite`` an existing ``path`` raises FileExistsError
     (checked again at the final step, so a file created meanwhile is not replaced either).
+    Its ``filename`` attribute is ``str(path)``.
     On any error the temporary file is removed and ``path`` is left as it was.
     ``option`` is the argument or flag that the error message names for replacing a file.
     """
     path = Path(path)
     if not overwrite and path.exists():
-        raise FileExistsError(f"{what} {str(path)!r} already exists; pass {option} to replace it")
+        raise _exists_error(what, path, option)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"folder {str(folder)!r} of {what} {str(path)!r} does not exist")
@@ -118,16 +135,12 @@ def write_atomic(path, write, *, overwrite: bool = False, what: str = "file",
             try:
                 os.link(temporary, path)
             except FileExistsError:
-                raise FileExistsError(
-                    f"{what} {str(path)!r} already exists; pass {option} to replace it"
-                ) from None
+                raise _exists_error(what, path, option) from None
             except OSError:
                 # NOTE: file systems without hard links fall back to a check and a rename,
                 # which could replace a file created between the two.
                 if path.exists():
-                    raise FileExistsError(
-                        f"{what} {str(path)!r} already exists; pass {option} to replace it"
-                    ) from None
+                    raise _exists_error(what, path, option) from None
                 os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -201,40 +214,126 @@ def save_checkpoint(path, model, *, splits=None, schema: Schema | None = None,
                         what="checkpoint", option=option)
 
 
+# What np.load and zipfile raise on a damaged or truncated archive: a cut or altered zip
+# directory (BadZipFile, EOFError), an unknown compression or strong-encryption flag in an
+# altered header (NotImplementedError), a plain encryption flag (RuntimeError asking for a
+# password), an entry offset outside the file (OSError from seek), a garbled .npy header
+# (ValueError, or TokenError and SyntaxError from the header parser) and corrupt compressed
+# data (zlib.error). An unreadable file fails earlier, in open().
+_DAMAGED_ARCHIVE_ERRORS = (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError,
+                           OSError, ValueError, tokenize.TokenError, SyntaxError, zlib.error)
+
+
+def _read_archive(path: Path) -> dict:
+    """Return every array of the .npz file ``path``; raise ValueError for anything else."""
+    with open(path, "rb") as stream:
+        signature = stream.read(4)
+    if not signature:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes), so it is not a minirec "
+                         f"checkpoint (.npz) file")
+    # The two openings np.load accepts as an archive: a local file header or, for an
+    # archive without entries, the end-of-directory record.
+    if signature not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError(f"{str(path)!r} is not a minirec checkpoint (.npz) file: it does not "
+                         f"start with the zip signature that every .npz file has")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except _DAMAGED_ARCHIVE_ERRORS as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(f"{str(path)!r} is damaged or truncated, so it cannot be read as a "
+                         f"checkpoint ({reason}); restore it from a copy or train again") \
+            from None
+    except MemoryError as error:
+        raise ValueError(f"checkpoint {str(path)!r} needs more memory than is free to read "
+                         f"({error}); if it is not that large, it is damaged") from None
+
+
+def _read_json(contents: dict, key: str, path: Path):
+    try:
+        return json.loads(str(contents[key]))
+    except ValueError as error:
+        raise ValueError(f"checkpoint {str(path)!r} has invalid JSON in {key!r}: "
+                         f"{error}") from None
+
+
 def read_checkpoint(path) -> tuple[dict, dict]:
     """Return ``(weights, metadata)`` of a checkpoint without building the model.
 
     ``metadata`` has ``model`` (name), ``schema`` (Schema), ``vocabularies`` (rebuilt),
-    ``vocabularies_json`` (as stored), ``config``, ``info`` and ``format``.
+    ``vocabularies_json`` (as stored), ``config``, ``info`` and ``format``. Raises
+    FileNotFoundError for a missing file, IsADirectoryError for a folder, and ValueError
+    for a file that is not a readable minirec checkpoint (another format, a damaged or
+    truncated archive, missing entries, invalid JSON, schema or vocabularies).
     """
     path = Path(path)
+    if path.is_dir():
+        hint = ""
+        if (path / "model.npz").is_file():
+            hint = f"; pass {str(path / 'model.npz')!r}"
+        raise IsADirectoryError(f"{str(path)!r} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{str(path)!r} is not a minirec checkpoint (.npz): {error}") from None
+    contents = _read_archive(path)
     missing = [key for key in META_KEYS if key not in contents]
     if missing:
         raise ValueError(f"{str(path)!r} is not a minirec checkpoint: missing {missing}")
-    version = int(contents["meta/format"])
+    try:
+        version = int(contents["meta/format"])
+    except (TypeError, ValueError):
+        raise ValueError(f"checkpoint {str(path)!r} has an invalid format version "
+                         f"{contents['meta/format']!r}; expected an integer") from None
     if version != FORMAT_VERSION:
         raise ValueError(f"checkpoint {str(path)!r} has format version {version}; this "
                          f"version of minirec reads format {FORMAT_VERSION}")
-    vocabularies_json = json.loads(str(contents["meta/vocabularies"]))
+    schema_data = _read_json(contents, "meta/schema", path)
+    vocabularies_json = _read_json(contents, "meta/vocabularies", path)
+    config = _read_json(contents, "meta/config", path)
+    info = _read_json(contents, "meta/info", path)
+    try:
+        schema = Schema.from_dict(schema_data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"checkpoint {str(path)!r} has an invalid schema in 'meta/schema': "
+                         f"{error}") from None
+    try:
+        vocabularies = vocabularies_from_json(vocabularies_json)
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"checkpoint {str(path)!r} has invalid vocabularies in "
+                         f"'meta/vocabularies': {error}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"checkpoint {str(path)!r} has an invalid 'meta/config': expected a "
+                         f"JSON object of keyword arguments, got {type(config).__name__}")
+    if not isinstance(info, dict):
+        raise ValueError(f"checkpoint {str(path)!r} has an invalid 'meta/info': expected a "
+                         f"JSON object, got {type(info).__name__}")
     metadata = {
         "format": version,
         "model": str(contents["meta/model"]),
-        "schema": Schema.from_dict(json.loads(str(contents["meta/schema"]))),
+        "schema": schema,
         "vocabularies_json": vocabularies_json,
-        "vocabularies": vocabularies_from_json(vocabularies_json),
-        "config": json.loads(str(contents["meta/config"])),
-        "info": json.loads(str(contents["meta/info"])),
+        "vocabularies": vocabularies,
+        "config": config,
+        "info": info,
     }
     weights = {key[len(WEIGHT_PREFIX):]: value for key, value in contents.items()
                if key.startswith(WEIGHT_PREFIX)}
     return weights, metadata
+
+
+def _check_finite_weights(path: Path, weights: dict, parameter_names: set) -> None:
+    """Raise ValueError naming the first parameter or buffer with a NaN or infinite value."""
+    for name, value in weights.items():
+        if value.dtype.kind not in "fc":
+            continue
+        bad = ~np.isfinite(value)
+        if bad.any():
+            kind = "parameter" if name in parameter_names else "buffer"
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"checkpoint {str(path)!r} has {int(bad.sum())} NaN or infinite value(s) in "
+                f"{kind} {name!r} (the first at index {index}), so the model cannot give "
+                f"valid predictions; use a checkpoint of a run that trained without diverging"
+            )
 
 
 def load_checkpoint(path, *, model_class=None):
@@ -243,11 +342,31 @@ def load_checkpoint(path, *, model_class=None):
     The model is built as ``get_model_class(name)(schema, **config)`` (or
     ``model_class(schema, **config)`` for a class outside the registry), its weights and
     buffers are loaded, and it is put in evaluation mode. ``metadata`` is described in
-    :func:`read_checkpoint`.
+    :func:`read_checkpoint`. Raises ValueError (besides the errors of
+    :func:`read_checkpoint`) when the stored model name is unknown, when the stored
+    configuration or weights do not fit the model, or when a weight is NaN or infinite.
     """
+    path = Path(path)
     weights, metadata = read_checkpoint(path)
-    cls = get_model_class(metadata["model"]) if model_class is None else model_class
-    model = cls(metadata["schema"], **metadata["config"])
-    model.load_state_dict(weights)
+    name = metadata["model"]
+    if model_class is None:
+        try:
+            cls = get_model_class(name)
+        except (ImportError, AttributeError, ValueError) as error:
+            raise ValueError(f"checkpoint {str(path)!r} stores model {name!r}, which this "
+                             f"version of minirec cannot build ({error})") from None
+    else:
+        cls = model_class
+    try:
+        model = cls(metadata["schema"], **metadata["config"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"the configuration stored in checkpoint {str(path)!r} does not match "
+                         f"model {name!r} ({error})") from None
+    _check_finite_weights(path, weights, {key for key, _, _ in model.parameters()})
+    try:
+        model.load_state_dict(weights)
+    except ValueError as error:
+        raise ValueError(f"the weights stored in checkpoint {str(path)!r} do not match model "
+                         f"{name!r} ({error})") from None
     model.eval()
     return model, metadata

@@ -15,22 +15,28 @@ Data specs: ``synthetic`` (the world that suits the model: ``interest`` for din 
 din-base, ``fields`` for afm, ``click`` otherwise), ``synthetic:WORLD``,
 ``movielens:FOLDER``, ``criteo:FILE`` and ``libfm:TRAIN[,VALID[,TEST]]``. On MovieLens,
 models other than din and din-base get every field except the behaviour sequences.
+``--hidden`` sets the MLP widths, or the inner widths of Deep Crossing's residual units.
+din and din-base train with mini-batch aware L2 regularization of their embedding tables
+(strength ``SEQUENCE_MBA_L2``, see :func:`default_regularizer`).
 
 ``train`` writes ``model.npz`` (the checkpoint), ``metrics.json`` and
 ``training_curves.png`` into ``--out`` (default ``runs/MODEL-DATA-YYYYmmdd-HHMMSS`` under the
-current folder) and never replaces an existing file without ``--overwrite``. For ``fnn`` it
-first trains an FM with the same settings (stage one) and builds the FNN from it; the
-``train_seconds`` and ``examples_per_second`` of metrics.json then cover both stages, and
-``stage_one`` contains the FM's own numbers.
+current folder, with ``-2``, ``-3``, ... appended when that folder exists) and never replaces
+an existing file without ``--overwrite``. Missing folders of ``--out`` and ``--metrics-json``
+are created. For ``fnn`` it first trains an FM with the same settings (stage one) and builds
+the FNN from it; the ``train_seconds`` and ``examples_per_second`` of metrics.json then cover
+both stages, and ``stage_one`` contains the FM's own numbers.
 
 ``evaluate`` rebuilds the data set from its spec (by default the one stored in the
-checkpoint, with the seed of the training run) and checks that its fields and
-vocabularies equal the checkpoint's before scoring the test split; on a mismatch it stops
+checkpoint, with absolute paths, and the seed of the training run) and checks that its fields
+and vocabularies equal the checkpoint's before scoring the test split; on a mismatch it stops
 with an error instead of feeding ids that mean different values.
 
-Exit status: 0 on success, 1 when a gradient check or training fails, 2 for bad options,
-unknown models, unreadable paths and data that cannot be read. Errors are one line on
-standard error. Messages are English, or Chinese with ``--lang zh`` or a Chinese locale.
+Exit status: 0 on success, 1 when a gradient check or training fails (or the reader of
+standard output closed the pipe), 2 for bad options, unknown models, unreadable paths,
+damaged checkpoints, data that cannot be read and models too large for memory. Errors are
+one line on standard error. Messages are English, or Chinese with ``--lang zh`` or a Chinese
+locale.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import ast
 import importlib
 import inspect
 import math
+import os
 import re
 import sys
 import time
@@ -62,14 +69,18 @@ CASE_MODULES = (
     "minirec.models.cases_attention",
 )
 GRADCHECK_TOLERANCE = 1e-6
-# Behaviours kept per MovieLens row (the most recent). The per-user temporal split puts test
-# rows last, so with a cap of 50 on ml-latest-small 92 % of test rows have a full history but
-# only 67 % of training rows do. DIN-base's sum pooling and DIN's unnormalised attention then
-# meet larger pooled vectors at test time than in training. With a cap of 10 (100 % and 92 %
-# full), test AUC rose from 0.743-0.747 to 0.753-0.756 for DIN and from 0.740-0.744 to
-# 0.753-0.755 for its base model (seeds 0-2, see benchmarks/MOVIELENS.md), and a DIN epoch
-# became about 3.5x faster.
-MAX_HISTORY = 10
+# Behaviours kept per MovieLens row (the most recent), as the click protocol of
+# benchmarks/MOVIELENS.md fixes it.
+MAX_HISTORY = 50
+# Strength of the mini-batch aware L2 regularization (minirec.optim.MiniBatchAwareL2) that
+# ``train`` applies to the embedding tables of din and din-base. Without it, both models
+# overfit the 50-movie histories of ml-latest-small: validation AUC rises while test AUC
+# stays at 0.743-0.747 (din) and 0.740-0.744 (din-base) with seeds 0-2. With strength 3,
+# test AUC was 0.751-0.759 (din) and 0.745-0.753 (din-base). Strengths 1 and 5 did worse
+# on seed 0 (benchmarks/MOVIELENS.md lists the sweep).
+SEQUENCE_MBA_L2 = 3.0
+# Models whose ``--hidden`` widths go to another constructor argument than ``hidden``.
+HIDDEN_ARGUMENTS = {"deep-crossing": "residual_hidden"}
 
 CHECKPOINT_NAME = "model.npz"
 METRICS_NAME = "metrics.json"
@@ -196,6 +207,18 @@ def _positive_int(lang: str):
     return parse
 
 
+def _non_negative_int(lang: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise argparse.ArgumentTypeError(message("error.non_negative_int", lang, value=text))
+        return value
+    return parse
+
+
 def _positive_float(lang: str):
     def parse(text: str) -> float:
         try:
@@ -253,7 +276,8 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
                        help=message("help.lr", lang))
     train.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default="adam",
                        help=message("help.optimizer", lang))
-    train.add_argument("--seed", type=int, default=0, help=message("help.seed", lang))
+    train.add_argument("--seed", type=_non_negative_int(lang), default=0,
+                       help=message("help.seed", lang))
     train.add_argument("--patience", type=positive_int, default=2, metavar="N",
                        help=message("help.patience", lang))
     train.add_argument("--out", default=None, metavar="DIR", help=message("help.out", lang))
@@ -408,8 +432,9 @@ def build_model(name: str, schema, *, embedding_dim=None, hidden=None, seed=0,
     """Build model ``name`` over ``schema`` with the options given on the command line."""
     cls = _model_class(name)
     kwargs = {"random_state": seed}
+    hidden_argument = HIDDEN_ARGUMENTS.get(name, "hidden")
     for option, argument, value in (("--embedding-dim", "embedding_dim", embedding_dim),
-                                     ("--hidden", "hidden", hidden)):
+                                     ("--hidden", hidden_argument, hidden)):
         if value is None:
             continue
         if not _accepts(cls, argument):
@@ -420,6 +445,24 @@ def build_model(name: str, schema, *, embedding_dim=None, hidden=None, seed=0,
     except (ValueError, TypeError) as error:
         raise UsageError("error.model_build", model=name, data=data,
                          reason=_one_line(error)) from None
+    except MemoryError as error:
+        raise _memory_error(name, error, embedding_dim=embedding_dim, hidden=hidden) from None
+
+
+def _memory_error(model: str, error: MemoryError, *, embedding_dim=None, hidden=None,
+                  batch_size=None) -> UsageError:
+    """Return the error for a model that does not fit in memory, naming the size options."""
+    sizes = []
+    if embedding_dim is not None:
+        sizes.append(f"--embedding-dim {embedding_dim}")
+    if hidden is not None:
+        sizes.append("--hidden " + ",".join(str(width) for width in hidden))
+    if batch_size is not None:
+        sizes.append(f"--batch-size {batch_size}")
+    if not sizes:
+        return UsageError("error.memory_defaults", model=model, reason=_one_line(error))
+    return UsageError("error.memory", model=model, sizes=" ".join(sizes),
+                      reason=_one_line(error))
 
 
 # --------------------------------------------------------------------------------------
@@ -433,11 +476,55 @@ def _printer(quiet: bool):
     return say
 
 
+def _numbered_folders(first: Path):
+    """Yield ``first``, then ``first-2``, ``first-3``, ... without end."""
+    yield first
+    number = 2
+    while True:
+        yield first.with_name(f"{first.name}-{number}")
+        number += 1
+
+
 def _default_out_dir(model_name: str, data_info: dict) -> Path:
+    """Return the first of runs/MODEL-DATA-TIME, runs/MODEL-DATA-TIME-2, ... that is free."""
     label = data_info["kind"]
     if "world" in data_info:
         label += "-" + data_info["world"]
-    return Path("runs") / f"{model_name}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    first = Path("runs") / f"{model_name}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return next(path for path in _numbered_folders(first) if not path.exists())
+
+
+def _reserve_folder(first: Path) -> Path:
+    """Create and return the first folder of ``_numbered_folders(first)`` that is free.
+
+    mkdir fails on an existing folder, so two runs started in the same second never
+    share one, even when both chose the same free name before either created it.
+    """
+    first.parent.mkdir(parents=True, exist_ok=True)
+    for path in _numbered_folders(first):
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _absolute_spec(spec: str) -> str:
+    """Return data ``spec`` with its paths made absolute, to record in a checkpoint."""
+    kind, _, rest = spec.partition(":")
+    if kind not in ("movielens", "criteo", "libfm") or not rest:
+        return spec
+    parts = rest.split(",") if kind == "libfm" else [rest]
+    return kind + ":" + ",".join(str(Path(part).expanduser().resolve()) for part in parts)
+
+
+def _create_parent_folder(path: Path) -> None:
+    """Create the folders above file ``path``, as ``--out`` is created."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError("error.create_folder", path=str(path.parent),
+                         reason=_one_line(error)) from None
 
 
 def _check_outputs(paths: list[Path], overwrite: bool) -> None:
@@ -446,14 +533,37 @@ def _check_outputs(paths: list[Path], overwrite: bool) -> None:
             raise UsageError("error.exists", path=str(path))
 
 
-def _fit(model, splits, args, lang: str):
+def default_regularizer(model_name: str, model, train):
+    """Return the regularizer that ``train`` uses for ``model_name``, or None.
+
+    din and din-base get :class:`minirec.optim.MiniBatchAwareL2` of strength
+    ``SEQUENCE_MBA_L2`` over every sparse field's table, with row counts taken from the
+    training dataset ``train`` (candidates and valid behaviours). Other models get None.
+    """
+    if model_name not in SEQUENCE_MODELS:
+        return None
+    from .optim import MiniBatchAwareL2
+
+    return MiniBatchAwareL2(SEQUENCE_MBA_L2, model.table_frequencies(train.columns))
+
+
+def _fit(model, splits, args, lang: str, regularizer=None):
+    import numpy as np
+
     from .train import TrainingError, fit
 
     try:
-        return fit(model, splits, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-                   batch_size=args.batch_size, patience=args.patience,
-                   random_state=args.seed, verbose=not args.quiet, log=sys.stdout,
-                   lang=lang)
+        # fit stops at the first non-finite output, loss or gradient, before the step, and
+        # raises TrainingError. NumPy's overflow warnings would print ahead of that line.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return fit(model, splits, optimizer=args.optimizer, lr=args.lr,
+                       epochs=args.epochs, batch_size=args.batch_size,
+                       patience=args.patience, random_state=args.seed,
+                       verbose=not args.quiet, log=sys.stdout,
+                       regularizer=regularizer, lang=lang)
+    except MemoryError as error:
+        raise _memory_error(args.model, error, embedding_dim=args.embedding_dim,
+                            hidden=args.hidden, batch_size=args.batch_size) from None
     except TrainingError as error:
         raise _TrainingFailed(message("error.training", lang, reason=_one_line(error))) \
             from None
@@ -481,11 +591,8 @@ def command_train(args, lang: str) -> int:
     curves_path = out_dir / CURVES_NAME
     _check_outputs([checkpoint_path, metrics_path, curves_path], args.overwrite)
     extra_json = Path(args.metrics_json) if args.metrics_json else None
-    if extra_json is not None:
-        if extra_json.exists() and not args.overwrite:
-            raise UsageError("error.exists", path=str(extra_json))
-        if not extra_json.parent.is_dir():
-            raise UsageError("error.path_not_found", path=str(extra_json.parent))
+    if extra_json is not None and extra_json.exists() and not args.overwrite:
+        raise UsageError("error.exists_metrics_json", path=str(extra_json))
     if "fields" in data_info:
         say(message("train.movielens_no_sequence", lang, model=args.model,
                     fields=", ".join(data_info["fields"])))
@@ -509,6 +616,9 @@ def command_train(args, lang: str) -> int:
         except (ValueError, TypeError) as error:
             raise UsageError("error.model_build", model="fnn", data=args.data,
                              reason=_one_line(error)) from None
+        except MemoryError as error:
+            raise _memory_error("fnn", error, embedding_dim=args.embedding_dim,
+                                hidden=args.hidden) from None
         say(message("train.stage_two", lang))
     else:
         model = build_model(args.model, splits.schema, embedding_dim=args.embedding_dim,
@@ -519,21 +629,31 @@ def command_train(args, lang: str) -> int:
 
     # 3. training
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if args.out:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            out_dir = _reserve_folder(out_dir)
     except OSError as error:
         raise UsageError("error.create_folder", path=str(out_dir),
                          reason=_one_line(error)) from None
-    result = _fit(model, splits, args, lang)
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    metrics_path = out_dir / METRICS_NAME
+    curves_path = out_dir / CURVES_NAME
+    if extra_json is not None:
+        _create_parent_folder(extra_json)
+    regularizer = default_regularizer(args.model, model, splits.train)
+    result = _fit(model, splits, args, lang, regularizer)
 
     # 4. outputs
     settings = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                 "optimizer": args.optimizer, "seed": args.seed, "patience": args.patience,
                 "embedding_dim": args.embedding_dim,
-                "hidden": None if args.hidden is None else list(args.hidden)}
+                "hidden": None if args.hidden is None else list(args.hidden),
+                "mba_l2": None if regularizer is None else regularizer.strength}
     metrics = _metrics_document(args, data_info, settings, model, result, stage_one)
     metrics["files"] = {"checkpoint": str(checkpoint_path), "metrics": str(metrics_path),
                         "curves": str(curves_path)}
-    info = {"data": args.data, "data_info": data_info, "settings": settings,
+    info = {"data": _absolute_spec(args.data), "data_info": data_info, "settings": settings,
             "test": result.test, "best_epoch": result.best_epoch}
     try:
         save_checkpoint(checkpoint_path, model, splits=splits, info=info,
@@ -545,8 +665,11 @@ def command_train(args, lang: str) -> int:
         if extra_json is not None:
             write_text_atomic(extra_json, text, overwrite=args.overwrite, option="--overwrite")
     except FileExistsError as error:
-        raise UsageError("error.exists", path=str(error.filename or _one_line(error))) \
-            from None
+        # Another process created the file during training.
+        path = str(error.filename)
+        if extra_json is not None and path == str(extra_json):
+            raise UsageError("error.exists_metrics_json", path=path) from None
+        raise UsageError("error.exists", path=path) from None
 
     say(message("train.summary", lang, best_epoch=result.best_epoch,
                 epochs_run=len(result.history), seconds=metrics["train_seconds"],
@@ -598,17 +721,22 @@ def command_evaluate(args, lang: str) -> int:
     try:
         model, metadata = load_checkpoint(args.checkpoint)
     except (OSError, ValueError, KeyError, TypeError, ImportError) as error:
-        raise UsageError("error.checkpoint", path=args.checkpoint,
-                         reason=_one_line(error)) from None
+        # The library's messages name the file, so the line does not repeat the path.
+        raise UsageError("error.checkpoint", reason=_one_line(error)) from None
     info = metadata["info"]
     spec = args.data or info.get("data")
     if not spec:
         raise UsageError("error.no_data_spec")
     extra_json = Path(args.metrics_json) if args.metrics_json else None
     if extra_json is not None and extra_json.exists() and not args.overwrite:
-        raise UsageError("error.exists", path=str(extra_json))
+        raise UsageError("error.exists_metrics_json", path=str(extra_json))
     seed = info.get("settings", {}).get("seed", 0)
-    splits, _ = load_task(spec, metadata["model"], seed)
+    try:
+        splits, _ = load_task(spec, metadata["model"], seed)
+    except UsageError as error:
+        if args.data is None and error.key == "error.path_not_found":
+            raise UsageError("error.stored_data_missing", spec=spec, **error.fields) from None
+        raise
 
     # The checkpoint's fields and vocabularies must be the data's, or ids would mean
     # different values.
@@ -641,18 +769,25 @@ def command_evaluate(args, lang: str) -> int:
     print(message("evaluate.header", lang, model=metadata["model"], path=args.checkpoint,
                   data=spec, rows=len(splits.test)))
     for name, value in metrics.items():
-        print(message("evaluate.metric", lang, name=name, value=value))
+        print(message("evaluate.metric", lang, name=_metric_label(name, lang), value=value))
     if extra_json is not None:
         document = {"model": metadata["model"], "checkpoint": str(args.checkpoint),
                     "data": spec, "test": metrics}
+        _create_parent_folder(extra_json)
         try:
             write_text_atomic(extra_json, to_json(document, indent=2) + "\n",
                               overwrite=args.overwrite, option="--overwrite")
         except FileExistsError:
-            raise UsageError("error.exists", path=str(extra_json)) from None
-        except FileNotFoundError:
-            raise UsageError("error.path_not_found", path=str(extra_json.parent)) from None
+            raise UsageError("error.exists_metrics_json", path=str(extra_json)) from None
     return 0
+
+
+def _metric_label(name: str, lang: str) -> str:
+    """Return the printed label of metric key ``name`` ("logloss" -> "log loss")."""
+    try:
+        return message(f"metric.{name}", lang)
+    except KeyError:
+        return name
 
 
 def _json_round_trip(value):
@@ -694,6 +829,32 @@ def collect_gradcheck_cases(module_names=CASE_MODULES):
     return cases, missing, broken
 
 
+def _case_matches(name: str, text: str) -> bool:
+    """Return whether case ``name`` starts with ``text``, ignoring case.
+
+    The part of a name before "(" is the component or model, so ``din`` selects the DIN,
+    DINAttention and DINBase cases. A text with "(" such as ``dice(train`` selects a variant.
+    """
+    return name.casefold().startswith(text.casefold())
+
+
+def _case_families(cases, limit: int = 12) -> str:
+    """Return the first ``limit`` distinct name parts before "(" of ``cases``, comma-separated."""
+    families = list(dict.fromkeys(case[0].split("(", 1)[0] for case in cases))
+    text = ", ".join(families[:limit])
+    return text + (", ..." if len(families) > limit else "")
+
+
+def _text_width(text: str) -> int:
+    return sum(_display_width(character) for character in text)
+
+
+def _pad(text: str, width: int, align: str = "<") -> str:
+    """Pad ``text`` with spaces to ``width`` terminal columns (a wide character takes two)."""
+    fill = " " * max(width - _text_width(text), 0)
+    return text + fill if align == "<" else fill + text
+
+
 def command_gradcheck(args, lang: str) -> int:
     from .gradcheck import check_gradients
 
@@ -704,22 +865,29 @@ def command_gradcheck(args, lang: str) -> int:
         print(message("gradcheck.broken", lang, module=module_name, error=error),
               file=sys.stderr)
     if args.only is not None:
-        selected = [case for case in cases if args.only in case[0]]
+        selected = [case for case in cases if _case_matches(case[0], args.only)]
         if not selected and cases:
-            raise UsageError("gradcheck.no_match", only=args.only,
-                             names=", ".join(case[0] for case in cases))
+            raise UsageError("gradcheck.no_match", only=args.only, names=_case_families(cases))
         cases = selected
     if not cases:
         print(message("gradcheck.none", lang), file=sys.stderr)
         return 1
 
-    width = max(len(case[0]) for case in cases)
-    width = max(width, len(message("gradcheck.column_name", lang)))
-    print(message("gradcheck.header", lang, width=width,
-                  name=message("gradcheck.column_name", lang),
-                  error=message("gradcheck.column_error", lang),
-                  checked=message("gradcheck.column_checked", lang),
-                  status=message("gradcheck.column_status", lang)))
+    # Column widths in terminal columns, so that Chinese headings line up with the rows.
+    headings = {column: message(f"gradcheck.column_{column}", lang)
+                for column in ("name", "error", "checked", "status")}
+    statuses = [message("gradcheck.pass", lang), message("gradcheck.fail", lang)]
+    widths = {
+        "name": max(_text_width(text) for text in [headings["name"]] + [c[0] for c in cases]),
+        "error": max(12, _text_width(headings["error"])),
+        "checked": max(8, _text_width(headings["checked"])),
+        "status": max(_text_width(text) for text in [headings["status"], *statuses]),
+    }
+    print(message("gradcheck.header", lang,
+                  name=_pad(headings["name"], widths["name"]),
+                  error=_pad(headings["error"], widths["error"], ">"),
+                  checked=_pad(headings["checked"], widths["checked"], ">"),
+                  status=_pad(headings["status"], widths["status"])))
     failed = len(broken)
     for name, module, inputs, kwargs in cases:
         try:
@@ -732,8 +900,10 @@ def command_gradcheck(args, lang: str) -> int:
         passed = result.passed(GRADCHECK_TOLERANCE)
         failed += not passed
         status = message("gradcheck.pass" if passed else "gradcheck.fail", lang)
-        print(f"{name:<{width}}  {result.max_error:>12.2e}  {result.checked:>8d}  "
-              f"{status:<6}  {result.worst}", flush=True)
+        print(f"{_pad(name, widths['name'])}  "
+              f"{_pad(f'{result.max_error:.2e}', widths['error'], '>')}  "
+              f"{_pad(str(result.checked), widths['checked'], '>')}  "
+              f"{_pad(status, widths['status'])}  {result.worst}", flush=True)
     count = len(cases) + len(broken)
     if failed:
         print(message("gradcheck.summary_fail", lang, failed=failed, count=count,
@@ -809,6 +979,33 @@ COMMANDS = {
 }
 
 
+def _command_from_argv(argv: list[str]) -> str | None:
+    """Return the subcommand named in ``argv``, or None when there is no valid one."""
+    after_lang = False
+    for argument in argv:
+        if after_lang:
+            after_lang = False
+        elif argument == "--lang":
+            after_lang = True
+        elif not argument.startswith("-"):
+            return argument if argument in COMMANDS else None
+    return None
+
+
+def _discard_stdout() -> None:
+    """Point file descriptor 1 at os.devnull after a broken pipe.
+
+    Python flushes standard output at exit, which would raise BrokenPipeError a second time
+    and print "Exception ignored" on standard error.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        # A replaced sys.stdout (as under pytest's capture) has no file descriptor.
+        pass
+
+
 def main(argv=None) -> int:
     """Run the ``minirec`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -817,14 +1014,27 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
     except _ArgumentError as error:
-        hint = message("argparse.help_hint", lang, prog=error.prog)
-        print(message("argparse.error", lang, prog=error.prog, text=error.text) + hint,
+        prog = error.prog
+        command = _command_from_argv(argv)
+        # argparse reports unrecognized arguments from the top-level parser, but the
+        # options to read about are the subcommand's.
+        if prog == parser.prog and command is not None:
+            prog = f"{parser.prog} {command}"
+        hint = message("argparse.help_hint", lang, prog=prog)
+        print(message("argparse.error", lang, prog=prog, text=error.text) + hint,
               file=sys.stderr)
         return 2
     except SystemExit as stop:  # --help and --version
         return stop.code if isinstance(stop.code, int) else 0
     try:
-        return COMMANDS[args.command](args, lang)
+        status = COMMANDS[args.command](args, lang)
+        # Flushed here so that a reader which closed the pipe (``minirec lessons | head``)
+        # is handled below, not at interpreter exit.
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        _discard_stdout()
+        return 1
     except UsageError as error:
         print(message("error.prefix", lang, text=error.text(lang)), file=sys.stderr)
         return 2

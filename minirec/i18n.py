@@ -133,13 +133,17 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "zh": "覆盖已存在的输出文件"},
     "help.checkpoint": {"en": "checkpoint file written by 'minirec train' (model.npz)",
                         "zh": "'minirec train' 写出的检查点文件（model.npz）"},
-    "help.only": {"en": "check only the cases whose name contains this text",
-                  "zh": "只检查名称包含这段文字的用例"},
+    "help.only": {"en": "check only the cases whose name starts with this text, ignoring "
+                        "case (din selects DIN, DINAttention and DINBase)",
+                  "zh": "只检查名称以这段文字开头的用例，不区分大小写（din 选中 DIN、"
+                        "DINAttention 和 DINBase）"},
 
     # ---- errors of the command line (exit status 2) ------------------------------------
     "error.prefix": {"en": "minirec: error: {text}", "zh": "minirec：错误：{text}"},
     "error.positive_int": {"en": "must be a positive integer, got {value!r}",
                            "zh": "必须是正整数，收到 {value!r}"},
+    "error.non_negative_int": {"en": "must be a non-negative integer, got {value!r}",
+                               "zh": "必须是非负整数，收到 {value!r}"},
     "error.positive_float": {"en": "must be a positive finite number, got {value!r}",
                              "zh": "必须是有限的正数，收到 {value!r}"},
     "error.hidden": {"en": "must be positive integers separated by commas, such as 200,200; "
@@ -170,6 +174,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.exists": {"en": "{path!r} already exists; pass --overwrite to replace it or choose "
                            "another --out",
                      "zh": "{path!r} 已存在；加 --overwrite 覆盖它，或用 --out 换一个目录"},
+    "error.exists_metrics_json": {
+        "en": "{path!r} already exists; pass --overwrite to replace it or choose another "
+              "--metrics-json file",
+        "zh": "{path!r} 已存在；加 --overwrite 覆盖它，或用 --metrics-json 换一个文件",
+    },
+    "error.memory": {
+        "en": "model {model!r} with {sizes} does not fit in memory ({reason}); choose smaller "
+              "values",
+        "zh": "模型 {model!r}（{sizes}）超出了可用内存（{reason}）；请改用更小的值",
+    },
+    "error.memory_defaults": {
+        "en": "model {model!r} with its default sizes does not fit in memory ({reason})",
+        "zh": "模型 {model!r} 使用默认大小时超出了可用内存（{reason}）",
+    },
     "error.create_folder": {"en": "cannot create folder {path!r}: {reason}",
                             "zh": "无法创建目录 {path!r}：{reason}"},
     "error.not_a_folder": {"en": "--out {path!r} exists and is not a folder",
@@ -177,8 +195,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.training": {"en": "training failed: {reason}", "zh": "训练失败：{reason}"},
     "error.evaluation": {"en": "evaluation failed: {reason}", "zh": "评估失败：{reason}"},
     "error.training_value": {"en": "training stopped: {reason}", "zh": "训练中止：{reason}"},
-    "error.checkpoint": {"en": "cannot load checkpoint {path!r}: {reason}",
-                         "zh": "无法读取检查点 {path!r}：{reason}"},
+    "error.checkpoint": {"en": "cannot load checkpoint: {reason}",
+                         "zh": "无法读取检查点：{reason}"},
+    "error.stored_data_missing": {
+        "en": "path {path!r} of the data set recorded in the checkpoint ({spec}) not found; "
+              "pass --data with the data set's current location",
+        "zh": "找不到检查点中记录的数据集（{spec}）的路径 {path!r}；请用 --data 指定数据集"
+              "现在的位置",
+    },
     "error.no_data_spec": {"en": "the checkpoint records no data set; pass --data",
                            "zh": "检查点中没有记录数据集；请用 --data 指定"},
     "error.schema_mismatch": {
@@ -224,11 +248,18 @@ MESSAGES: dict[str, dict[str, str]] = {
                         "zh": "检查点 {path} 中的 {model}，在 {data} 的测试集上"
                               "（{rows} 个样本）"},
     "evaluate.metric": {"en": "  {name}: {value:.4f}", "zh": "  {name}：{value:.4f}"},
+    # Labels of the metric keys that evaluate() returns, worded as in train's lines.
+    "metric.loss": {"en": "loss", "zh": "损失"},
+    "metric.auc": {"en": "AUC", "zh": "AUC"},
+    "metric.logloss": {"en": "log loss", "zh": "对数损失"},
+    "metric.gauc": {"en": "GAUC", "zh": "GAUC"},
+    "metric.rmse": {"en": "RMSE", "zh": "RMSE"},
+    "metric.mae": {"en": "MAE", "zh": "MAE"},
 
     # ---- gradcheck -------------------------------------------------------------------
     "gradcheck.header": {
-        "en": "{name:<{width}}  {error:>12}  {checked:>8}  {status:<6}  worst entry",
-        "zh": "{name:<{width}}  {error:>12}  {checked:>8}  {status:<6}  最差的元素",
+        "en": "{name}  {error}  {checked}  {status}  worst entry",
+        "zh": "{name}  {error}  {checked}  {status}  最差的元素",
     },
     "gradcheck.column_name": {"en": "case", "zh": "用例"},
     "gradcheck.column_error": {"en": "max rel err", "zh": "最大相对误差"},
@@ -243,8 +274,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "gradcheck.broken": {"en": "case file {module} could not be loaded: {error}",
                          "zh": "用例文件 {module} 无法加载：{error}"},
     "gradcheck.none": {"en": "no gradient-check cases found", "zh": "没有找到梯度检查用例"},
-    "gradcheck.no_match": {"en": "no case name contains {only!r}; cases are: {names}",
-                           "zh": "没有名称包含 {only!r} 的用例；现有用例：{names}"},
+    "gradcheck.no_match": {
+        "en": "no case name starts with {only!r} (ignoring case); names include: {names}",
+        "zh": "没有名称以 {only!r} 开头的用例（不区分大小写）；现有名称包括：{names}",
+    },
     "gradcheck.summary_ok": {
         "en": "all {count} checks passed: every relative error is below {tolerance:g}",
         "zh": "全部 {count} 项检查通过：每个相对误差都小于 {tolerance:g}",

@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from minirec import checkpoint as checkpoint_module
 from minirec.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -226,3 +228,195 @@ def test_model_without_registry_name_is_rejected(tmp_path):
     model.name = ""
     with pytest.raises(ValueError, match="registry name"):
         save_checkpoint(tmp_path / "tiny.npz", model)
+
+
+# --------------------------------------------------------------------------------------
+# damaged and mismatched files raise ValueError naming the cause
+# --------------------------------------------------------------------------------------
+
+def saved_tiny(tmp_path, name="tiny.npz", **kwargs):
+    model, splits = trained_tiny()
+    return save_checkpoint(tmp_path / name, model, splits=splits, **kwargs), model
+
+
+def rewrite_entries(path, **changes):
+    """Rewrite the checkpoint at ``path`` with some entries replaced (keys use "__" for "/")."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    for key, value in changes.items():
+        arrays[key.replace("__", "/")] = value
+    with open(path, "wb") as stream:
+        np.savez(stream, **arrays)
+
+
+def test_truncated_file_is_damaged(tmp_path):
+    path, _ = saved_tiny(tmp_path)
+    data = path.read_bytes()
+    assert len(data) > 2000
+    path.write_bytes(data[:2000])
+    with pytest.raises(ValueError, match="damaged or truncated"):
+        load_checkpoint(path, model_class=TinyLinear)
+
+
+def test_empty_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "empty.npz"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"is empty \(0 bytes\)"):
+        load_checkpoint(path)
+
+
+def test_flipped_directory_name_is_damaged(tmp_path):
+    path, _ = saved_tiny(tmp_path)
+    data = bytearray(path.read_bytes())
+    # The last "weight/" is the central directory's copy of an entry name, so the directory
+    # and the entry's local header now disagree.
+    position = data.rfind(b"weight/")
+    data[position:position + 3] = b"XYZ"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged or truncated") as caught:
+        load_checkpoint(path, model_class=TinyLinear)
+    assert "differ" in str(caught.value)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("notes.txt", "plain text, not an archive\n"),
+    ("metrics.json", '{"model": "fm", "test": {"auc": 0.7}}\n'),
+])
+def test_text_file_is_not_a_checkpoint(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ValueError, match=r"is not a minirec checkpoint \(\.npz\) file") as caught:
+        load_checkpoint(path)
+    assert "pickle" not in str(caught.value)
+
+
+def test_npy_file_is_not_a_checkpoint(tmp_path):
+    np.save(tmp_path / "array.npy", np.arange(3))
+    with pytest.raises(ValueError, match=r"not a minirec checkpoint \(\.npz\) file"):
+        load_checkpoint(tmp_path / "array.npy")
+
+
+def test_folder_is_not_a_checkpoint_file(tmp_path):
+    saved_tiny(tmp_path, name="model.npz")
+    with pytest.raises(IsADirectoryError, match="is a folder, not a checkpoint file") as caught:
+        load_checkpoint(tmp_path)
+    assert str(tmp_path / "model.npz") in str(caught.value)
+
+
+def test_config_of_another_model_is_rejected(tmp_path):
+    path, _ = saved_tiny(tmp_path, config={"init_std": 0.1, "hidden": [8]})
+    with pytest.raises(ValueError, match="configuration stored in checkpoint .* does not "
+                                         "match model 'tiny-linear'"):
+        load_checkpoint(path, model_class=TinyLinear)
+
+
+def test_stored_model_name_that_does_not_fit(tmp_path):
+    # A checkpoint labelled "fm" whose config has a keyword FM does not take.
+    model, splits = trained_tiny()
+    model.name = "fm"
+    path = save_checkpoint(tmp_path / "tiny.npz", model, splits=splits,
+                           config={"hidden": [8]})
+    with pytest.raises(ValueError, match="configuration stored in checkpoint .* does not "
+                                         "match model 'fm'") as caught:
+        load_checkpoint(path)
+    assert "hidden" in str(caught.value)
+
+
+def test_stored_model_name_with_other_weights(tmp_path):
+    model, splits = trained_tiny()
+    model.name = "fm"
+    path = save_checkpoint(tmp_path / "tiny.npz", model, splits=splits, config={})
+    with pytest.raises(ValueError, match="weights stored in checkpoint .* do not match "
+                                         "model 'fm'"):
+        load_checkpoint(path)
+
+
+def test_unknown_model_name_is_rejected(tmp_path):
+    path, _ = saved_tiny(tmp_path)
+    rewrite_entries(path, meta__model=np.array("gbdt"))
+    with pytest.raises(ValueError, match="stores model 'gbdt', which this version of minirec "
+                                         "cannot build"):
+        load_checkpoint(path)
+
+
+def test_weights_of_another_shape_are_rejected(tmp_path):
+    path, _ = saved_tiny(tmp_path)
+    rewrite_entries(path, weight__w_user=np.zeros(4))
+    with pytest.raises(ValueError, match="weights stored in checkpoint .* do not match") as caught:
+        load_checkpoint(path, model_class=TinyLinear)
+    assert "w_user" in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["meta/config", "meta/schema", "meta/vocabularies",
+                                 "meta/info"])
+def test_broken_json_is_rejected(tmp_path, key):
+    path, _ = saved_tiny(tmp_path)
+    rewrite_entries(path, **{key.replace("/", "__"): np.array('{"init_std": 0.1,')})
+    with pytest.raises(ValueError, match=f"invalid JSON in '{key}'"):
+        load_checkpoint(path, model_class=TinyLinear)
+
+
+@pytest.mark.parametrize("key, text, expected", [
+    ("meta/config", "[0.1]", "invalid 'meta/config'"),
+    ("meta/info", "3", "invalid 'meta/info'"),
+    ("meta/schema", '[{"name": "user"}]', "invalid schema"),
+    ("meta/vocabularies", '{"user": 3}', "invalid vocabularies"),
+])
+def test_json_of_the_wrong_shape_is_rejected(tmp_path, key, text, expected):
+    path, _ = saved_tiny(tmp_path)
+    rewrite_entries(path, **{key.replace("/", "__"): np.array(text)})
+    with pytest.raises(ValueError, match=expected):
+        load_checkpoint(path, model_class=TinyLinear)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_rejected(tmp_path, bad):
+    model, splits = trained_tiny()
+    model.params["w_item"][3] = bad
+    path = save_checkpoint(tmp_path / "tiny.npz", model, splits=splits)
+    with pytest.raises(ValueError, match=r"NaN or infinite value\(s\) in parameter 'w_item' "
+                                         r"\(the first at index \(3,\)\)"):
+        load_checkpoint(path, model_class=TinyLinear)
+
+
+def test_non_finite_buffer_is_rejected(tmp_path):
+    model, splits = trained_tiny()
+    model.buffers["seen_batches"][0] = np.nan
+    path = save_checkpoint(tmp_path / "tiny.npz", model, splits=splits)
+    with pytest.raises(ValueError, match="in buffer 'seen_batches'"):
+        load_checkpoint(path, model_class=TinyLinear)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(tmp_path_factory):
+    model, splits = trained_tiny()
+    path = save_checkpoint(tmp_path_factory.mktemp("fuzz") / "tiny.npz", model, splits=splits)
+    return path.read_bytes()
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_bytes_raise_only_value_error(tmp_path, checkpoint_bytes, data):
+    content = bytearray(checkpoint_bytes)
+    if data.draw(st.booleans(), label="truncate"):
+        content = content[:data.draw(st.integers(0, len(content) - 1), label="length")]
+    else:
+        for _ in range(data.draw(st.integers(1, 3), label="changed bytes")):
+            position = data.draw(st.integers(0, len(content) - 1), label="position")
+            content[position] = data.draw(st.integers(0, 255), label="byte")
+    path = tmp_path / "damaged.npz"
+    path.write_bytes(bytes(content))
+    try:
+        load_checkpoint(path, model_class=TinyLinear)
+    except ValueError:
+        pass
+
+
+def test_exists_error_names_the_file(tmp_path):
+    path, model = saved_tiny(tmp_path)
+    with pytest.raises(FileExistsError) as caught:
+        save_checkpoint(path, model, option="--overwrite")
+    assert caught.value.filename == str(path)
+    assert str(caught.value) == (f"checkpoint {str(path)!r} already exists; pass --overwrite "
+                                 f"to replace it")

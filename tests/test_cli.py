@@ -2,10 +2,14 @@
 
 import json
 import os
+import re
+import shutil
 import string
 import subprocess
 import sys
 import types
+import unicodedata
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +88,8 @@ def test_train_checkpoint_reproduces_test_metrics(trained_run, capsys):
     assert main(["evaluate", "--checkpoint", str(out / "model.npz"),
                  "--metrics-json", str(evaluated)]) == 0
     printed = capsys.readouterr().out
-    assert f"auc: {metrics['test']['auc']:.4f}" in printed
+    assert f"AUC: {metrics['test']['auc']:.4f}" in printed
+    assert f"log loss: {metrics['test']['logloss']:.4f}" in printed
     assert json.loads(evaluated.read_text())["test"] == metrics["test"]
 
 
@@ -105,7 +110,8 @@ def test_train_rejects_existing_metrics_json(tmp_path, capsys):
     status = main(["train", "--model", "fm", "--out", str(tmp_path / "run"),
                    "--metrics-json", str(existing), *FAST])
     assert status == 2
-    assert "already exists" in assert_one_line_error(capsys.readouterr())
+    line = assert_one_line_error(capsys.readouterr())
+    assert line.endswith("pass --overwrite to replace it or choose another --metrics-json file")
     assert existing.read_text() == "{}"
     assert not (tmp_path / "run").exists()
 
@@ -187,7 +193,7 @@ def test_movielens_without_sequences_for_fm(tmp_path, capsys):
     _, metadata = load_checkpoint(out / "model.npz")
     assert not metadata["schema"].sequence_fields
     assert main(["evaluate", "--checkpoint", str(out / "model.npz")]) == 0
-    assert f"auc: {metrics['test']['auc']:.4f}" in capsys.readouterr().out
+    assert f"AUC: {metrics['test']['auc']:.4f}" in capsys.readouterr().out
 
 
 def test_libfm_files_train_and_evaluate(tmp_path, capsys):
@@ -202,7 +208,7 @@ def test_libfm_files_train_and_evaluate(tmp_path, capsys):
     _, metadata = load_checkpoint(out / "model.npz")
     assert sorted(metadata["vocabularies"]) == ["f0", "f1", "f2", "f3"]
     assert main(["evaluate", "--checkpoint", str(out / "model.npz")]) == 0
-    assert f"logloss: {metrics['test']['logloss']:.4f}" in capsys.readouterr().out
+    assert f"log loss: {metrics['test']['logloss']:.4f}" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------------------
@@ -217,6 +223,10 @@ def test_libfm_files_train_and_evaluate(tmp_path, capsys):
     (["train", "--model", "fm", "--lr", "-1"], "must be a positive finite number"),
     (["train", "--model", "fm", "--lr", "nan"], "must be a positive finite number"),
     (["train", "--model", "fm", "--hidden", "200,x"], "positive integers separated by commas"),
+    (["train", "--model", "fm", "--seed", "-1"], "must be a non-negative integer, got '-1'"),
+    (["train", "--model", "fm", "--seed", "x"], "must be a non-negative integer, got 'x'"),
+    (["evaluate", "--checkpoint", "model.npz", "--seed", "3"],
+     "unrecognized arguments: --seed 3 (see 'minirec evaluate -h')"),
     (["train", "--model", "fm", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
     (["train", "--model", "fm", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "--model", "fm", "--data", "parquet:x"], "unknown data set 'parquet:x'"),
@@ -299,6 +309,223 @@ def test_training_failure_exits_1(tmp_path, capsys, monkeypatch):
     assert "non-finite loss at epoch 1, step 7" in line
 
 
+def bad_checkpoint(kind, run_folder, tmp_path):
+    """Return the path of a checkpoint damaged in the way ``kind`` names."""
+    source = run_folder / "model.npz"
+    path = tmp_path / "model.npz"
+    if kind == "truncated":
+        path.write_bytes(source.read_bytes()[:2000])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "flipped":
+        data = bytearray(source.read_bytes())
+        position = data.rfind(b"weight/")      # the central directory's copy of a name
+        data[position:position + 3] = b"XYZ"
+        path.write_bytes(bytes(data))
+    elif kind == "text":
+        path = tmp_path / "notes.txt"
+        path.write_text("not a checkpoint\n")
+    elif kind == "metrics":
+        path = run_folder / "metrics.json"
+    elif kind == "folder":
+        path = run_folder
+    elif kind == "config":
+        model, metadata = load_checkpoint(source)
+        save_checkpoint(path, model, config={**model.config, "hidden": [8]},
+                        info=metadata["info"])
+    elif kind == "json":
+        with np.load(source, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        arrays["meta/config"] = np.array('{"embedding_dim": ')
+        np.savez(path, **arrays)
+    elif kind == "nan":
+        model, metadata = load_checkpoint(source)
+        name, value, _ = next(iter(model.parameters()))
+        value.flat[-1] = np.nan
+        save_checkpoint(path, model, info=metadata["info"])
+    return path
+
+
+@pytest.mark.parametrize("kind, text", [
+    ("truncated", "is damaged or truncated"),
+    ("empty", "is empty (0 bytes)"),
+    ("flipped", "is damaged or truncated"),
+    ("text", "notes.txt' is not a minirec checkpoint (.npz) file"),
+    ("metrics", "metrics.json' is not a minirec checkpoint (.npz) file"),
+    ("folder", "is a folder, not a checkpoint file; pass"),
+    ("config", "does not match model 'fm'"),
+    ("json", "invalid JSON in 'meta/config'"),
+    ("nan", "NaN or infinite value(s) in parameter"),
+])
+def test_evaluate_bad_checkpoint_exits_2(trained_run, tmp_path, capsys, kind, text):
+    path = bad_checkpoint(kind, trained_run[0], tmp_path)
+    status = main(["evaluate", "--checkpoint", str(path), "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert line.startswith("minirec: error: cannot load checkpoint: ")
+    assert text in line
+    assert "pickle" not in line
+
+
+def test_model_too_large_for_memory_exits_2(tmp_path, monkeypatch, capsys):
+    def huge_model(schema, *, embedding_dim=8, hidden=(8,), random_state=None):
+        raise MemoryError("Unable to allocate 74.5 GiB for an array with shape "
+                          "(100000, 100000) and data type float64")
+
+    monkeypatch.setattr(cli, "_model_class", lambda name: huge_model)
+    status = main(["train", "--model", "deepfm", "--embedding-dim", "100000000", "--hidden",
+                   "100000,100000", "--out", str(tmp_path / "run"), "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert ("model 'deepfm' with --embedding-dim 100000000 --hidden 100000,100000 does not "
+            "fit in memory") in line
+    assert "74.5 GiB" in line
+
+
+def test_training_out_of_memory_exits_2(tmp_path, monkeypatch, capsys):
+    from minirec import train
+
+    def fit_out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 9.0 GiB")
+
+    monkeypatch.setattr(train, "fit", fit_out_of_memory)
+    status = main(["train", "--model", "fm", "--batch-size", "100000000", "--out",
+                   str(tmp_path / "run"), "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert "model 'fm' with --batch-size 100000000 does not fit in memory" in line
+
+
+def test_huge_learning_rate_fails_without_numpy_warnings(tmp_path, capsys):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = main(["train", "--model", "fm", "--lr", "1e300", "--out", str(tmp_path / "run"),
+                       "--quiet", "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 1
+    assert "non-finite" in line
+    assert [str(warning.message) for warning in caught
+            if issubclass(warning.category, RuntimeWarning)] == []
+
+
+def test_evaluate_rejects_existing_metrics_json(trained_run, capsys):
+    out, extra = trained_run
+    before = extra.read_text()
+    status = main(["evaluate", "--checkpoint", str(out / "model.npz"), "--metrics-json",
+                   str(extra), "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert line.endswith("pass --overwrite to replace it or choose another --metrics-json file")
+    assert "--out" not in line
+    assert extra.read_text() == before
+
+
+def test_metrics_json_folders_are_created(tmp_path, monkeypatch, capsys):
+    # the README's command, run in an empty folder
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--model", "fm", "--out", "runs/fm", "--metrics-json", "runs/fm.json",
+                 "--quiet", "--epochs", "1"]) == 0
+    assert json.loads((tmp_path / "runs" / "fm.json").read_text())["model"] == "fm"
+    assert main(["evaluate", "--checkpoint", "runs/fm/model.npz", "--metrics-json",
+                 "reports/fm/test.json"]) == 0
+    assert json.loads((tmp_path / "reports" / "fm" / "test.json").read_text())["model"] == "fm"
+
+
+def test_checkpoint_records_absolute_data_paths(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "project" / "data"
+    data.mkdir(parents=True)
+    parts = ("train", "validation", "test")
+    for part in parts:
+        shutil.copy(REPO / "tests" / "fixtures" / "libfm" / f"frappe.{part}.libfm", data)
+    monkeypatch.chdir(tmp_path / "project")
+    spec = "libfm:" + ",".join(f"data/frappe.{part}.libfm" for part in parts)
+    assert main(["train", "--model", "fm", "--data", spec, "--out", "run", "--epochs", "1",
+                 "--quiet"]) == 0
+    _, metadata = load_checkpoint(tmp_path / "project" / "run" / "model.npz")
+    assert metadata["info"]["data"] == "libfm:" + ",".join(
+        str((data / f"frappe.{part}.libfm").resolve()) for part in parts)
+
+    # evaluate from another folder finds the data through the absolute paths
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--checkpoint", "project/run/model.npz"]) == 0
+    capsys.readouterr()
+
+    shutil.move(data, tmp_path / "moved")
+    status = main(["evaluate", "--checkpoint", "project/run/model.npz", "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert "of the data set recorded in the checkpoint" in line
+    assert "not found; pass --data" in line
+    moved = "libfm:" + ",".join(f"moved/frappe.{part}.libfm" for part in parts)
+    assert main(["evaluate", "--checkpoint", "project/run/model.npz", "--data", moved]) == 0
+
+
+def test_default_out_dir_gets_a_number_when_taken(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.time, "strftime", lambda fmt, *rest: "20240102-030405")
+    first = tmp_path / "runs" / "fm-synthetic-click-20240102-030405"
+    first.mkdir(parents=True)
+    for suffix in ("-2", "-3"):
+        assert main(["train", "--model", "fm", "--quiet", "--epochs", "1"]) == 0
+        assert (first.parent / (first.name + suffix) / "model.npz").is_file()
+    assert list(first.iterdir()) == []
+
+
+def test_default_out_dir_taken_during_setup(tmp_path, monkeypatch, capsys):
+    # Another run started in the same second creates the chosen folder after this run chose
+    # it and before this run creates it. This run then moves on to the next name.
+    monkeypatch.chdir(tmp_path)
+    choose = cli._default_out_dir
+
+    def chosen_then_taken(*args):
+        folder = choose(*args)
+        folder.mkdir(parents=True)
+        return folder
+
+    monkeypatch.setattr(cli, "_default_out_dir", chosen_then_taken)
+    assert main(["train", "--model", "fm", "--quiet", "--epochs", "1"]) == 0
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 2
+    assert list(folders[0].iterdir()) == []
+    assert folders[1].name == folders[0].name + "-2"
+    assert (folders[1] / "model.npz").is_file()
+
+
+@pytest.mark.parametrize("target, option", [("model.npz", "--out"),
+                                            ("extra.json", "--metrics-json file")])
+def test_output_created_during_training(tmp_path, monkeypatch, capsys, target, option):
+    out = tmp_path / "run"
+    path = out / target
+    original_fit = cli._fit
+
+    def fit_while_another_run_writes(*args):
+        result = original_fit(*args)
+        path.write_text("the other run")
+        return result
+
+    monkeypatch.setattr(cli, "_fit", fit_while_another_run_writes)
+    status = main(["train", "--model", "fm", "--out", str(out), "--metrics-json",
+                   str(out / "extra.json"), "--quiet", "--epochs", "1", "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert line == (f"minirec: error: {str(path)!r} already exists; pass --overwrite to "
+                    f"replace it or choose another {option}")
+    assert path.read_text() == "the other run"
+
+
+def test_evaluate_labels_metrics_as_train_does(trained_run, capsys):
+    out, _ = trained_run
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    assert main(["evaluate", "--checkpoint", str(out / "model.npz"), "--lang", "zh"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == [f"  损失：{test['loss']:.4f}", f"  AUC：{test['auc']:.4f}",
+                         f"  对数损失：{test['logloss']:.4f}"]
+    assert main(["evaluate", "--checkpoint", str(out / "model.npz"), "--lang", "en"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == [f"  loss: {test['loss']:.4f}", f"  AUC: {test['auc']:.4f}",
+                         f"  log loss: {test['logloss']:.4f}"]
+
+
 # --------------------------------------------------------------------------------------
 # gradcheck
 # --------------------------------------------------------------------------------------
@@ -357,10 +584,64 @@ def test_gradcheck_fails_on_wrong_backward(monkeypatch, capsys):
     assert "FAIL" in wrong_row and "input:0" in wrong_row
     assert "1 of 2 checks failed" in output
 
-    assert main(["gradcheck", "--only", "wrong)", "--lang", "zh"]) == 1
+    assert main(["gradcheck", "--only", "scale(WRONG", "--lang", "zh"]) == 1
     assert "失败" in capsys.readouterr().out
     assert main(["gradcheck", "--only", "Linear", "--lang", "en"]) == 2
-    assert "no case name contains 'Linear'" in assert_one_line_error(capsys.readouterr())
+    assert "no case name starts with 'Linear'" in assert_one_line_error(capsys.readouterr())
+
+
+def test_gradcheck_only_matches_name_start_ignoring_case(monkeypatch, capsys):
+    names = ["Embedding", "EmbeddingBag(sum)", "FieldEmbedding", "DIN(dice)",
+             "DINAttention(sigmoid)", "DINBase(prelu)", "MLP(relu)"]
+    x = np.array([0.3, 2.0])
+    install_case_module(monkeypatch, "fake_cases_named",
+                        [(name, Scale(), [x.copy()], {}) for name in names])
+    monkeypatch.setattr(cli, "CASE_MODULES", ("fake_cases_named",))
+    for only, expected in [("din", ["DIN(dice)", "DINAttention(sigmoid)", "DINBase(prelu)"]),
+                           ("embedding", ["Embedding", "EmbeddingBag(sum)"]),
+                           ("EMBEDDINGBAG", ["EmbeddingBag(sum)"]),
+                           ("din(DICE", ["DIN(dice)"])]:
+        assert main(["gradcheck", "--only", only, "--lang", "en"]) == 0
+        rows = capsys.readouterr().out.splitlines()[1:-1]
+        assert [row.split()[0] for row in rows] == expected, only
+
+    status = main(["gradcheck", "--only", "gbdt", "--lang", "en"])
+    line = assert_one_line_error(capsys.readouterr())
+    assert status == 2
+    assert "no case name starts with 'gbdt'" in line
+    assert line.endswith("Embedding, EmbeddingBag, FieldEmbedding, DIN, DINAttention, DINBase, "
+                         "MLP")
+
+
+def terminal_width(text):
+    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1
+               for character in text)
+
+
+def column_spans(line):
+    """Return (start, end) terminal columns of the cells of a row (cells are 2+ spaces apart)."""
+    return [(terminal_width(line[:cell.start()]), terminal_width(line[:cell.end()]))
+            for cell in re.finditer(r"\S+(?: \S+)*", line)]
+
+
+def test_gradcheck_table_lines_up_in_chinese(monkeypatch, capsys):
+    x = np.array([0.3, 2.0])
+    install_case_module(monkeypatch, "fake_cases_zh", [
+        ("Scale", Scale(), [x.copy()], {}),
+        ("Scale(wrong)", Scale(wrong=True), [x.copy()], {}),
+    ])
+    monkeypatch.setattr(cli, "CASE_MODULES", ("fake_cases_zh",))
+    assert main(["gradcheck", "--lang", "zh"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], [line for line in lines if line.startswith("Scale")]
+    assert header.startswith("用例")
+    assert len(rows) == 2
+    spans = [column_spans(line) for line in [header, *rows]]
+    for cells in spans:
+        assert len(cells) == 5, cells
+    # name, result and worst entry are left-aligned; error and count are right-aligned
+    for column, side in [(0, 0), (1, 1), (2, 1), (3, 0), (4, 0)]:
+        assert len({cells[column][side] for cells in spans}) == 1, (column, spans)
 
 
 def test_gradcheck_reports_broken_case_file(monkeypatch, capsys):
@@ -426,6 +707,20 @@ def test_lessons_without_folder(tmp_path, monkeypatch, capsys):
 
 def test_lessons_folder_is_next_to_the_package():
     assert cli.lessons_folder() == REPO / "lessons"
+
+
+def test_lessons_into_a_closed_pipe_exit_quietly():
+    environment = dict(os.environ, LANG="C.UTF-8", LC_ALL="", LC_MESSAGES="")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        completed = subprocess.run([sys.executable, "-m", "minirec", "lessons"],
+                                   stdout=write_end, stderr=subprocess.PIPE, text=True,
+                                   cwd=REPO, env=environment, timeout=60)
+    finally:
+        os.close(write_end)
+    assert completed.stderr == ""
+    assert completed.returncode == 1
 
 
 # --------------------------------------------------------------------------------------
