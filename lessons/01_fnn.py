@@ -48,7 +48,7 @@ from minirec.models.fm import FM  # noqa: E402
 from minirec.models.fnn import FNN  # noqa: E402
 from minirec.train import fit  # noqa: E402
 
-lesson = Lesson("01_fnn", sys.argv[1:], description=TITLE_EN)
+lesson = Lesson("01_fnn", sys.argv[1:], description=(TITLE_EN, TITLE_ZH))
 started = time.perf_counter()
 print(lesson.text(TITLE_EN, TITLE_ZH))
 

@@ -49,7 +49,7 @@ from minirec.nn.fm import FMInteraction  # noqa: E402
 from minirec.nn.pairwise import PairwiseProducts  # noqa: E402
 from minirec.train import fit  # noqa: E402
 
-lesson = Lesson("02_deepfm", sys.argv[1:], description=TITLE_EN)
+lesson = Lesson("02_deepfm", sys.argv[1:], description=(TITLE_EN, TITLE_ZH))
 started = time.perf_counter()
 print(lesson.text(TITLE_EN, TITLE_ZH))
 

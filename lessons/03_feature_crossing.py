@@ -50,7 +50,7 @@ from minirec.nn.pairwise import BiInteraction, PairwiseProducts  # noqa: E402
 from minirec.nn.residual import ResidualUnit  # noqa: E402
 from minirec.train import fit  # noqa: E402
 
-lesson = Lesson("03_feature_crossing", sys.argv[1:], description=TITLE_EN)
+lesson = Lesson("03_feature_crossing", sys.argv[1:], description=(TITLE_EN, TITLE_ZH))
 lesson.say(TITLE_EN, TITLE_ZH)
 lesson.say(
     "Terms: feature crossing (特征交叉), field (特征域), element-wise (Hadamard) product "

@@ -38,7 +38,7 @@ from minirec.nn.din_attention import DINAttention  # noqa: E402
 from minirec.nn.embedding import Embedding, EmbeddingBag  # noqa: E402
 from minirec.nn.functional import masked_softmax, softmax, softmax_backward  # noqa: E402
 
-lesson = Lesson("04_attention", sys.argv[1:], description=TITLE_EN)
+lesson = Lesson("04_attention", sys.argv[1:], description=(TITLE_EN, TITLE_ZH))
 lesson.say(TITLE_EN, TITLE_ZH)
 lesson.say(
     "Terms: attention (注意力机制), query (查询), key (键), value (值), attention weight "

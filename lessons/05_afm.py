@@ -46,7 +46,7 @@ from minirec.nn.fm import FMInteraction  # noqa: E402
 from minirec.nn.pairwise import PairwiseProducts  # noqa: E402
 from minirec.train import fit, predict_logits  # noqa: E402
 
-lesson = Lesson("05_afm", sys.argv[1:], description=TITLE_EN)
+lesson = Lesson("05_afm", sys.argv[1:], description=(TITLE_EN, TITLE_ZH))
 started = time.perf_counter()
 print(lesson.text(TITLE_EN, TITLE_ZH))
 

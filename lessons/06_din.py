@@ -48,7 +48,7 @@ from minirec.nn.din_attention import DINAttention  # noqa: E402
 from minirec.nn.embedding import Embedding, EmbeddingBag  # noqa: E402
 from minirec.train import fit, predict_logits  # noqa: E402
 
-lesson = Lesson("06_din", sys.argv[1:], description=TITLE_EN)
+lesson = Lesson("06_din", sys.argv[1:], description=(TITLE_EN, TITLE_ZH))
 started = time.perf_counter()
 print(lesson.text(TITLE_EN, TITLE_ZH))
 

@@ -57,7 +57,7 @@ from minirec.data.synthetic import WORLDS  # noqa: E402
 from minirec.models.base import get_model_class  # noqa: E402
 from minirec.train import TrainResult, fit, predict_logits  # noqa: E402
 
-lesson = Lesson("07_movielens", sys.argv[1:], description=TITLE_EN)
+lesson = Lesson("07_movielens", sys.argv[1:], description=(TITLE_EN, TITLE_ZH))
 started = time.perf_counter()
 print(lesson.text(TITLE_EN, TITLE_ZH))
 

@@ -14,6 +14,7 @@ The command line of every lesson is the same::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,19 @@ import numpy as np
 from .i18n import default_language
 
 LANGUAGES = ("en", "zh")
+
+
+def _language_in(argv) -> str | None:
+    """Return the value of ``--lang`` in ``argv`` before parsing, so help can use it."""
+    for index, argument in enumerate(argv):
+        if argument.startswith("--lang="):
+            value = argument.split("=", 1)[1]
+        elif argument == "--lang" and index + 1 < len(argv):
+            value = argv[index + 1]
+        else:
+            continue
+        return value if value in LANGUAGES else None
+    return None
 
 
 class LessonClaimError(AssertionError):
@@ -36,24 +50,43 @@ class Lesson:
         The lesson's file stem, such as ``"02_deepfm"``; figures go to ``out/name/``.
     argv : list of str, optional
         Command-line arguments (default: ``sys.argv[1:]``).
+    description : str or (str, str)
+        The lesson's title for ``--help``: one string, or the English and Chinese titles.
     """
 
-    def __init__(self, name: str, argv=None, *, description: str = ""):
+    def __init__(self, name: str, argv=None, *, description=""):
+        argv = sys.argv[1:] if argv is None else list(argv)
+        lang = _language_in(argv) or default_language()
+        zh = lang == "zh"
+        if isinstance(description, (tuple, list)):
+            description = description[1] if zh else description[0]
         parser = argparse.ArgumentParser(prog=f"python lessons/{name}.py",
                                          description=description)
         parser.add_argument("--quick", action="store_true",
-                            help="train on smaller data for fewer epochs (a few seconds)")
+                            help="用更小的数据、更少的轮数训练（几秒内完成）" if zh else
+                            "train on smaller data for fewer epochs (a few seconds)")
         parser.add_argument("--lang", choices=LANGUAGES, default=None,
-                            help="language of the explanations (default: from the locale)")
+                            help="讲解使用的语言（默认跟随区域设置）" if zh else
+                            "language of the explanations (default: from the locale)")
         parser.add_argument("--out", default="lesson-figures",
-                            help="folder for the PNG figures (default: lesson-figures)")
+                            help="PNG 图片的保存文件夹，每次运行会重写本课的图片"
+                                 "（默认：lesson-figures）" if zh else
+                            "folder for the PNG figures, rewritten on each run "
+                            "(default: lesson-figures)")
         parser.add_argument("--data", default=None,
-                            help="path of a MovieLens folder, for the lessons that use one")
+                            help="MovieLens 数据文件夹的路径，供使用它的课程读取" if zh else
+                            "path of a MovieLens folder, for the lessons that use one")
         args = parser.parse_args(argv)
         self.name = name
         self.quick = bool(args.quick)
-        self.lang = args.lang or default_language()
+        self.lang = args.lang or lang
         self.out = Path(args.out) / name
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            parser.error(self.text(f"--out: cannot create the folder {self.out}: "
+                                   f"{error.strerror or error}",
+                                   f"--out：无法创建文件夹 {self.out}：{error.strerror or error}"))
         self.data = args.data
         self.claims_checked = 0
         np.set_printoptions(precision=4, suppress=True, linewidth=100)

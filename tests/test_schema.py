@@ -47,6 +47,7 @@ def test_sequence_takes_vocabulary_of_its_source(schema):
     ("age", np.array([np.nan, 1.0]), "NaN"),
     ("genres", np.array([2, 3]), "field 'genres' must have shape"),
     ("hist_item", np.zeros((2, 5), dtype=np.int64), "longer than its declared maximum max_len=4"),
+    ("genres", np.zeros((2, 4), dtype=np.int64), "multi field 'genres' has width 4.*max_len=3"),
     ("hist_length", np.array([5, 0]), "length 5.*\\[0, 4\\]"),
     ("hist_length", np.array([-1, 0]), "length -1"),
     ("item", np.array([2]), "same batch size"),

@@ -220,9 +220,9 @@ class Schema:
             width = {SPARSE: None, MULTI: f.max_len, SEQUENCE: f.max_len}[f.kind]
             shape = (B,) if width is None else (B, None)
             _check_array(value, f.name, shape, np.integer, "an integer id array")
-            if f.kind == SEQUENCE and value.shape[1] > f.max_len:
+            if f.kind in (MULTI, SEQUENCE) and value.shape[1] > f.max_len:
                 raise ValueError(
-                    f"sequence field {f.name!r} has width {value.shape[1]}, longer than its "
+                    f"{f.kind} field {f.name!r} has width {value.shape[1]}, longer than its "
                     f"declared maximum max_len={f.max_len}"
                 )
             _check_ids(value, f.name, f.vocab_size)

@@ -93,7 +93,7 @@ class AFM(Model):
         # 4. the logit
         return self.params["bias"][0] + first_order + interaction     # (B,)
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         dlogits = np.asarray(dlogits, dtype=self.dtype)                # (B,)
         B = dlogits.shape[0]
         F = len(self.fields)

@@ -38,9 +38,10 @@ class Model(Module):
 
     Subclasses set ``name`` (the registry key), store the keyword arguments they were built
     with in ``self.config`` (JSON-ready, so a checkpoint can rebuild the model), and
-    implement ``_forward(batch)`` and ``backward(dlogits)``. ``forward`` validates the batch
+    implement ``_forward(batch)`` and ``_backward(dlogits)``. ``forward`` validates the batch
     against the schema first, so a missing or extra field, a wrong dtype or shape, or an id
-    outside its vocabulary raises ValueError before any arithmetic.
+    outside its vocabulary raises ValueError before any arithmetic. ``backward`` checks that
+    a forward pass came first and that ``dlogits`` has the logits' shape ``(B,)``.
     """
 
     name = "model"
@@ -54,10 +55,27 @@ class Model(Module):
         self.config = {"dtype": self.dtype.name, **config}
 
     def forward(self, batch) -> np.ndarray:
-        self.schema.validate_batch(batch)
-        return self._forward(batch)
+        B = self.schema.validate_batch(batch)
+        logits = self._forward(batch)                                  # (B,)
+        self._batch_size = B
+        return logits
+
+    def backward(self, dlogits) -> dict:
+        """Backpropagate ``dlogits`` (B,); return the gradients of the dense input fields."""
+        B = getattr(self, "_batch_size", None)
+        if B is None:
+            raise RuntimeError(f"{type(self).__name__}.backward was called before forward")
+        dlogits = np.asarray(dlogits)
+        if dlogits.shape != (B,):
+            raise ValueError(
+                f"dlogits must have the logits' shape ({B},), got {dlogits.shape}"
+            )
+        return self._backward(dlogits)
 
     def _forward(self, batch) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward(self, dlogits) -> dict:
         raise NotImplementedError
 
     def predict_proba(self, batch) -> np.ndarray:

@@ -97,7 +97,7 @@ class DeepCrossing(Model):
         # 4. scoring layer
         return self.scoring.forward(s)[:, 0]                              # (B,)
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         dlogits = np.asarray(dlogits, dtype=self.dtype)                   # (B,)
         B = dlogits.shape[0]
         C, K = len(self.categorical_fields), self.embedding_dim

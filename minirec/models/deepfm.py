@@ -101,7 +101,7 @@ class DeepFM(Model):
         # 4. the logit
         return y_fm + y_dnn                                               # (B,)
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         dlogits = np.asarray(dlogits, dtype=self.dtype)                   # (B,)
         B, F, K = dlogits.shape[0], len(self.fields), self.embedding_dim
 

@@ -160,9 +160,9 @@ class DINBase(Model):
         self._cache = (batch, valid, B, K)
         return logits
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         batch, valid, B, K = self._cache
-        F, S = len(self.fields), len(self.sequences)
+        F = len(self.fields)
         dlogits = np.asarray(dlogits, dtype=self.dtype)                # (B,)
 
         # 4. MLP
@@ -174,13 +174,16 @@ class DINBase(Model):
         d_query, d_keys = self._pool_backward(d_pooled, valid)         # (B, S K), (B, T, S K)
 
         # 2. behaviour keys: only valid positions send gradient to their rows
+        d_keys_valid = d_keys[valid]                                   # (N, S K)
         for s, f in enumerate(self.sequences):
             table, offset = self.embedding.table_rows(f.vocab_of)
             ids = batch[f.name][valid] + offset                        # (N,)
-            table.add_grad(ids, d_keys[:, :, s * K:(s + 1) * K][valid])  # (N, K)
+            table.add_grad(ids, d_keys_valid[:, s * K:(s + 1) * K])    # (N, K)
 
-        # 1. the query is part of the candidate fields' embeddings
-        np.add.at(d_E, (slice(None), self.candidate_index), d_query.reshape(B, S, K))
+        # 1. the query is part of the candidate fields' embeddings; one field at a time,
+        #    because two sequences may share a candidate field (faster than np.add.at)
+        for s, index in enumerate(self.candidate_index):
+            d_E[:, index] += d_query[:, s * K:(s + 1) * K]             # (B, K)
         return self.embedding.backward(d_E)
 
     # -- what the trainer and lessons need ---------------------------------------------------

@@ -134,7 +134,7 @@ class FM(Model):
         # 4. the logit
         return self.params["w0"][0] + first_order + pairwise             # (B,)
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         dlogits = np.asarray(dlogits, dtype=self.dtype)                   # (B,)
         B, F = dlogits.shape[0], len(self.fields)
 

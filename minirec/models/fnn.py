@@ -157,7 +157,7 @@ class FNN(Model):
         # 3. hidden layers and the output unit
         return self.mlp.forward(z)[:, 0]                                  # (B,)
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         dlogits = np.asarray(dlogits, dtype=self.dtype)                   # (B,)
         B, F, K1 = dlogits.shape[0], len(self.fields), self.embedding_dim + 1
 

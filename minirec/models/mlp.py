@@ -70,7 +70,7 @@ class MLPModel(Model):
         # 2. concatenate, then the MLP
         return self.mlp.forward(E.reshape(B, F * K))[:, 0]                # (B,)
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         dlogits = np.asarray(dlogits, dtype=self.dtype)                   # (B,)
         B, F, K = dlogits.shape[0], len(self.fields), self.embedding_dim
 

@@ -101,7 +101,7 @@ class NFM(Model):
         # 4. the logit
         return self.params["w0"][0] + first_order + self.prediction.forward(z)[:, 0]  # (B,)
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         dlogits = np.asarray(dlogits, dtype=self.dtype)                   # (B,)
         B, F = dlogits.shape[0], len(self.fields)
 

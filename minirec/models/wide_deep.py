@@ -191,7 +191,7 @@ class WideDeep(Model):
         # 3. the logit
         return y_wide + y_deep                                            # (B,)
 
-    def backward(self, dlogits) -> dict:
+    def _backward(self, dlogits) -> dict:
         dlogits = np.asarray(dlogits, dtype=self.dtype)                   # (B,)
         B = dlogits.shape[0]
         C, K = len(self.categorical_fields), self.embedding_dim
