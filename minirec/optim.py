@@ -372,10 +372,11 @@ class Adam(Optimizer):
         v = self._table_state(state, "exp_avg_sq", param)
         steps = self._table_state(state, "step", param, fill=0, dtype=np.int64)  # (N,)
 
+        # np.take reads the rows several times faster than fancy indexing (m[rows]).
         t = steps[rows] + 1                                            # (R,)
         steps[rows] = t
-        m_rows = beta1 * m[rows] + (1 - beta1) * grad_rows             # (R, K)
-        v_rows = beta2 * v[rows] + (1 - beta2) * grad_rows * grad_rows  # (R, K)
+        m_rows = beta1 * np.take(m, rows, axis=0) + (1 - beta1) * grad_rows   # (R, K)
+        v_rows = beta2 * np.take(v, rows, axis=0) + (1 - beta2) * grad_rows * grad_rows
         m[rows] = m_rows
         v[rows] = v_rows
 
@@ -383,7 +384,9 @@ class Adam(Optimizer):
         correction2 = (1 - beta2 ** t).astype(param.dtype)[:, None]    # (R, 1)
         m_hat = m_rows / correction1                                   # (R, K)
         v_hat = v_rows / correction2                                   # (R, K)
-        param[rows] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        update = self.lr * m_hat / (np.sqrt(v_hat) + self.eps)        # (R, K)
+        # rows are unique, so reading and writing them back equals param[rows] -= update
+        param[rows] = np.take(param, rows, axis=0) - update
 
 
 def row_frequencies(*ids: np.ndarray, num_rows: int | None = None) -> np.ndarray:

@@ -15,15 +15,15 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     """Return ``1 / (1 + exp(-z))`` without overflow for any finite ``z``.
 
     For ``z >= 0`` the formula is used as written; for ``z < 0`` the equal form
-    ``exp(z) / (1 + exp(z))`` keeps ``exp`` from overflowing.
+    ``exp(z) / (1 + exp(z))`` keeps ``exp`` from overflowing. Both cases are the one
+    expression ``exp(min(z, 0)) / (1 + exp(-|z|))``, whose ``exp`` calls only see
+    non-positive arguments. It runs on whole arrays, which is several times faster than
+    selecting the two cases with boolean masks.
     """
     z = np.asarray(z)
-    out = np.empty_like(z, dtype=np.result_type(z, np.float32))
-    positive = z >= 0
-    out[positive] = 1.0 / (1.0 + np.exp(-z[positive]))
-    exp_z = np.exp(z[~positive])
-    out[~positive] = exp_z / (1.0 + exp_z)
-    return out
+    if not np.issubdtype(z.dtype, np.floating):
+        z = z.astype(np.result_type(z, np.float32))
+    return np.exp(np.minimum(z, 0)) / (1 + np.exp(-np.abs(z)))
 
 
 class Identity(Module):
@@ -41,10 +41,11 @@ class ReLU(Module):
 
     def forward(self, x):
         self._positive = x > 0
-        return np.where(self._positive, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0, dtype=x.dtype)
 
     def backward(self, dout):
-        return np.where(self._positive, dout, 0).astype(dout.dtype, copy=False)
+        # Multiplying by the 0/1 mask is many times faster than np.where(mask, dout, 0).
+        return dout * self._positive
 
 
 class Sigmoid(Module):

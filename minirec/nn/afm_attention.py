@@ -90,7 +90,8 @@ class AFMAttention(Module):
 
         # 4. attention-weighted pair vectors, dropout, sum over the pairs
         attended = self.weights[:, :, None] * products                 # (B, P, K)
-        self._pooled = self.dropout.forward(attended).sum(axis=1)     # (B, K)
+        # (einsum sums over the pairs several times faster than .sum(axis=1))
+        self._pooled = np.einsum("bpk->bk", self.dropout.forward(attended))  # (B, K)
 
         # 5. projection to one number
         return self._pooled @ p                                        # (B,)
@@ -107,7 +108,7 @@ class AFMAttention(Module):
         # 4. sum over the pairs, dropout, weighting
         d_attended = np.broadcast_to(d_pooled[:, None, :], products.shape)  # (B, P, K)
         d_attended = self.dropout.backward(d_attended)                 # (B, P, K)
-        d_weights = (d_attended * products).sum(axis=2)                # (B, P)
+        d_weights = np.einsum("bpk,bpk->bp", d_attended, products)     # (B, P)
         d_products = weights[:, :, None] * d_attended                  # (B, P, K)
 
         # 3. softmax
@@ -118,8 +119,14 @@ class AFMAttention(Module):
         d_hidden = d_scores[:, :, None] * h                            # (B, P, A)
 
         # 1. hidden ReLU layer
-        d_hidden_pre = np.where(self._hidden_pre > 0, d_hidden, 0)     # (B, P, A)
-        self.grads["W"] += np.einsum("bpk,bpa->ka", products, d_hidden_pre)  # (K, A)
-        self.grads["b"] += d_hidden_pre.sum(axis=(0, 1))               # (A,)
-        d_products += d_hidden_pre @ W.T                               # (B, P, K)
+        # multiplying by the 0/1 mask is many times faster than np.where(mask, d_hidden, 0)
+        d_hidden_pre = d_hidden * (self._hidden_pre > 0)               # (B, P, A)
+        # One (B P)-row matrix product each: several times faster than einsum or a batched
+        # (B, P, A) @ (A, K) product.
+        K, A = W.shape
+        products_2d = products.reshape(-1, K)                          # (B P, K)
+        d_hidden_pre_2d = d_hidden_pre.reshape(-1, A)                  # (B P, A)
+        self.grads["W"] += products_2d.T @ d_hidden_pre_2d             # (K, A)
+        self.grads["b"] += np.einsum("na->a", d_hidden_pre_2d)          # (A,)
+        d_products += (d_hidden_pre_2d @ W.T).reshape(products.shape)  # (B, P, K)
         return d_products

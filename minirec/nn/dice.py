@@ -93,8 +93,10 @@ class Dice(Module):
 
         # 1. statistics: of the batch in training, running averages in evaluation
         if use_batch_statistics:
-            mu = s_2d.mean(axis=0)                                 # (H,)
-            var = ((s_2d - mu) ** 2).mean(axis=0)                  # (H,), biased
+            mu = np.einsum("nh->h", s_2d) / N                      # (H,), the column means
+            centered = s - mu                                      # (..., H)
+            centered_2d = centered.reshape(-1, H)                  # (N, H)
+            var = np.einsum("nh,nh->h", centered_2d, centered_2d) / N  # (H,), biased
             self.buffers["running_mean"] *= self.momentum
             self.buffers["running_mean"] += (1.0 - self.momentum) * mu
             self.buffers["running_var"] *= self.momentum
@@ -102,15 +104,18 @@ class Dice(Module):
         else:
             mu = self.buffers["running_mean"]
             var = self.buffers["running_var"]
+            centered = s - mu                                      # (..., H)
 
-        # 2. normalize and gate
-        inv_std = 1.0 / np.sqrt(var + self.eps)                    # (H,)
-        s_hat = (s - mu) * inv_std                                 # (..., H)
+        # 2. normalize and gate; s_hat overwrites centered, which is not needed any more
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(centered.dtype, copy=False)  # (H,)
+        s_hat = np.multiply(centered, inv_std, out=centered)       # (..., H)
         p = sigmoid(s_hat)                                         # (..., H)
 
-        # 3. mix the identity and the alpha-scaled branch
+        # 3. mix the identity and the alpha-scaled branch: out = s * gate
         alpha = self.params["alpha"]
-        out = s * (alpha + (1.0 - alpha) * p)                      # (..., H)
+        gate = p * (1.0 - alpha)                                   # (..., H)
+        gate += alpha                                              # alpha + (1 - alpha) p
+        out = s * gate                                             # (..., H)
 
         self._cache = (s, s_hat, p, inv_std, use_batch_statistics)
         return out
@@ -119,25 +124,36 @@ class Dice(Module):
         s, s_hat, p, inv_std, use_batch_statistics = self._cache
         H = self.num_features
         alpha = self.params["alpha"]
+        # The steps below update fresh arrays in place: Dice runs on DIN's (N, H) matrix of
+        # every valid behaviour, where each temporary array saved is a measurable share.
 
-        # 3. out = s * (alpha + (1 - alpha) p)
-        d_alpha = (dout * s * (1.0 - p)).reshape(-1, H).sum(axis=0)      # (H,)
-        self.grads["alpha"] += d_alpha
-        d_s_direct = dout * (alpha + (1.0 - alpha) * p)                # (..., H)
-        d_p = dout * s * (1.0 - alpha)                                  # (..., H)
+        # 3. out = s * gate with gate = alpha + (1 - alpha) p
+        dout_times_s = dout * s                                         # (..., H)
+        one_minus_p = 1.0 - p                                           # (..., H)
+        self.grads["alpha"] += np.einsum(
+            "nh,nh->h", dout_times_s.reshape(-1, H), one_minus_p.reshape(-1, H))  # (H,)
+        gate = p * (1.0 - alpha)                                        # (..., H)
+        gate += alpha
+        d_s_direct = dout * gate                                        # (..., H)
 
-        # 2. p = sigmoid(s_hat)
-        d_s_hat = d_p * p * (1.0 - p)                                   # (..., H)
+        # 2. p = sigmoid(s_hat): d_s_hat = d_p p (1 - p) with d_p = dout s (1 - alpha)
+        d_s_hat = dout_times_s                                          # reused, (..., H)
+        d_s_hat *= 1.0 - alpha
+        d_s_hat *= p
+        d_s_hat *= one_minus_p
 
         # 1. s_hat = (s - mu) * inv_std. With fixed statistics this is a scaling. With batch
         #    statistics, mu and var depend on every row, which adds the two mean terms of the
         #    batch-normalization gradient (means over the N rows, per feature):
         #    d_s = inv_std * (d_s_hat - mean(d_s_hat) - s_hat * mean(d_s_hat * s_hat))
-        if not use_batch_statistics:
-            return d_s_direct + d_s_hat * inv_std
-        d_s_hat_2d = d_s_hat.reshape(-1, H)                             # (N, H)
-        s_hat_2d = s_hat.reshape(-1, H)                                 # (N, H)
-        mean_d = d_s_hat_2d.mean(axis=0)                                # (H,)
-        mean_d_times_s_hat = (d_s_hat_2d * s_hat_2d).mean(axis=0)       # (H,)
-        d_s_normalized = inv_std * (d_s_hat - mean_d - s_hat * mean_d_times_s_hat)
-        return d_s_direct + d_s_normalized                              # (..., H)
+        if use_batch_statistics:
+            d_s_hat_2d = d_s_hat.reshape(-1, H)                         # (N, H)
+            N = d_s_hat_2d.shape[0]
+            mean_d = np.einsum("nh->h", d_s_hat_2d) / N                 # (H,)
+            mean_d_times_s_hat = np.einsum(
+                "nh,nh->h", d_s_hat_2d, s_hat.reshape(-1, H)) / N       # (H,)
+            d_s_hat -= s_hat * mean_d_times_s_hat
+            d_s_hat -= mean_d
+        d_s_hat *= inv_std                                              # now d_s from s_hat
+        d_s_direct += d_s_hat
+        return d_s_direct                                               # (..., H)

@@ -112,10 +112,12 @@ class DINAttention(Module):
         valid = np.arange(T)[None, :] < lengths[:, None]               # (B, T)
         keys = np.where(valid[:, :, None], keys, 0).astype(self.dtype, copy=False)
         batch_index, time_index = np.nonzero(valid)                    # (N,), (N,)
+        flat_index = batch_index * T + time_index                      # (N,) rows of (B T, K)
 
         # 1. activation unit input for the valid positions: [q, k, q - k, q * k]
-        q_rows = query[batch_index]                                    # (N, K)
-        k_rows = keys[batch_index, time_index]                         # (N, K)
+        #    (np.take gathers whole rows several times faster than fancy indexing)
+        q_rows = np.take(query, batch_index, axis=0)                   # (N, K)
+        k_rows = np.take(keys.reshape(B * T, K), flat_index, axis=0)   # (N, K)
         unit_input = np.concatenate(
             [q_rows, k_rows, q_rows - k_rows, q_rows * k_rows], axis=1)  # (N, 4K)
 
@@ -133,6 +135,7 @@ class DINAttention(Module):
         # 4. weighted sum of the keys
         self._valid, self._keys = valid, keys
         self._batch_index, self._time_index = batch_index, time_index
+        self._flat_index, self._lengths = flat_index, lengths
         self._q_rows, self._k_rows = q_rows, k_rows
         return np.einsum("bt,btk->bk", self.weights, keys)             # (B, K)
 
@@ -163,7 +166,13 @@ class DINAttention(Module):
         d_q_part, d_k_part, d_difference, d_product = np.split(d_unit_input, 4, axis=1)
         d_q_rows = d_q_part + d_difference + d_product * self._k_rows  # (N, K)
         d_k_rows = d_k_part - d_difference + d_product * self._q_rows  # (N, K)
-        d_keys[batch_index, time_index] += d_k_rows                    # (B, T, K)
-        # Every valid behaviour of row b sends its share back to the same query q_b.
-        np.add.at(d_query, batch_index, d_q_rows)                      # (B, K)
+        d_keys.reshape(-1, K)[self._flat_index] += d_k_rows             # (B, T, K)
+
+        # Every valid behaviour of row b sends its share back to the same query q_b. The
+        # valid positions of row b are its first lengths[b], so they form one run of the
+        # (N,) rows, which starts at the sum of the earlier lengths. reduceat adds each run.
+        lengths = self._lengths
+        present = lengths > 0                                          # (B,)
+        starts = (np.cumsum(lengths) - lengths)[present]               # (rows with N > 0,)
+        d_query[present] = np.add.reduceat(d_q_rows, starts, axis=0)   # (B, K)
         return d_query, d_keys

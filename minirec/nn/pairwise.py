@@ -65,15 +65,27 @@ class PairwiseProducts(Module):
         if F != self.num_fields:
             self._set_pairs(F)
         self._E = E
-        return E[:, self._rows, :] * E[:, self._cols, :]              # (B, P, K)
+        # np.take gathers the fields several times faster than E[:, rows, :]
+        first = np.take(E, self._rows, axis=1)                         # (B, P, K)
+        second = np.take(E, self._cols, axis=1)                        # (B, P, K)
+        return first * second                                          # (B, P, K)
 
     def backward(self, dout):
-        E, rows, cols = self._E, self._rows, self._cols
+        E = self._E
         dout = np.asarray(dout, dtype=E.dtype)                         # (B, P, K)
+        F = E.shape[1]
         d_E = np.zeros_like(E)                                         # (B, F, K)
-        # A field can appear in several pairs, so np.add.at sums the repeated indices.
-        np.add.at(d_E, (slice(None), rows), dout * E[:, cols, :])
-        np.add.at(d_E, (slice(None), cols), dout * E[:, rows, :])
+        # Pairs are in lexicographic order, so the pairs (i, i+1), ..., (i, F-1) of field i
+        # form one block of F-1-i pairs. One block at a time is several times faster than
+        # np.add.at over the pair axis.
+        start = 0
+        for i in range(F - 1):
+            stop = start + F - 1 - i
+            block = dout[:, start:stop, :]                             # (B, F-1-i, K)
+            # e_i receives dout_ij * e_j, and each e_j receives dout_ij * e_i
+            d_E[:, i, :] += np.einsum("bjk,bjk->bk", block, E[:, i + 1:, :])   # (B, K)
+            d_E[:, i + 1:, :] += block * E[:, i:i + 1, :]              # (B, F-1-i, K)
+            start = stop
         return d_E
 
 

@@ -53,5 +53,5 @@ class PReLU(Module):
         x, positive = self._x, self._positive
         H = self.num_features
         negative_part = np.where(positive, 0, x * dout)                    # (..., H)
-        self.grads["alpha"] += negative_part.reshape(-1, H).sum(axis=0)     # (H,)
+        self.grads["alpha"] += np.einsum("nh->h", negative_part.reshape(-1, H))  # (H,)
         return np.where(positive, dout, self.params["alpha"] * dout)        # (..., H)
