@@ -163,6 +163,54 @@ def test_default_language_reads_locale_variables():
     assert default_language({}) == "en"
 
 
+def test_hidden_sets_deep_crossing_residual_widths(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "deep-crossing", "--out", str(out), "--hidden", "12,6",
+                 "--epochs", "1", "--batch-size", "512", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model_config"]["residual_hidden"] == [12, 6]
+    assert metrics["settings"]["hidden"] == [12, 6]
+    model, _ = load_checkpoint(out / "model.npz")
+    assert type(model).__name__ == "DeepCrossing"
+    assert list(model.config["residual_hidden"]) == [12, 6]
+
+
+def test_din_trains_with_mini_batch_aware_l2(tmp_path, capsys, monkeypatch):
+    applied = []
+    original = cli.default_regularizer
+
+    steps = []
+
+    def recording(model_name, model, train):
+        regularizer = original(model_name, model, train)
+        applied.append((model_name, regularizer, len(train)))
+        apply = regularizer.apply
+        regularizer.apply = lambda model: steps.append(1) or apply(model)
+        return regularizer
+
+    monkeypatch.setattr(cli, "default_regularizer", recording)
+    out = tmp_path / "run"
+    assert main(["train", "--model", "din-base", "--out", str(out), "--embedding-dim", "4",
+                 "--hidden", "8", "--epochs", "1", "--batch-size", "512", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["mba_l2"] == cli.SEQUENCE_MBA_L2
+    (name, regularizer, train_rows), = applied
+    assert name == "din-base"
+    assert len(steps) == -(-train_rows // 512)          # once per batch of the one epoch
+    assert regularizer.strength == cli.SEQUENCE_MBA_L2
+    # The synthetic interest world has three sparse fields, and item_id's table also
+    # counts the valid behaviours of hist_item_id.
+    assert set(regularizer.frequencies) == {
+        "embedding.tables.user_id.weight", "embedding.tables.item_id.weight",
+        "embedding.tables.category.weight"}
+
+
+def test_models_without_history_train_without_regularizer(trained_run):
+    out, _ = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["mba_l2"] is None
+
+
 def test_fnn_trains_an_fm_first(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--model", "fnn", "--out", str(out), "--hidden", "16,8",

@@ -53,9 +53,14 @@ class DINAttention(Module):
     -2^32 + 1, so an empty history gets equal weights on the padding, where here it gets
     zeros.
 
-    The unit runs only on the valid (b, t) positions, gathered into one (N, 4K) matrix. So
-    Dice computes its batch statistics over valid behaviours only, and padding cannot change
-    any score.
+    The unit runs only on the N valid (b, t) positions. So Dice computes its batch
+    statistics over valid behaviours only, and padding cannot change any score.
+
+    The unit's first layer is computed from the four K-row blocks of its weight instead of
+    on the (N, 4K) concatenation (see :meth:`_first_layer`). The parameters are those of an
+    ordinary :class:`~minirec.nn.linear.Linear` over ``[q, k, q - k, q * k]``, so
+    ``unit.forward`` on that concatenation still gives the same scores, and weights set or
+    loaded by hand keep their meaning.
 
     Reference: G. Zhou et al., "Deep Interest Network for Click-Through Rate Prediction",
     KDD 2018.
@@ -103,9 +108,28 @@ class DINAttention(Module):
             )
         return query, keys, lengths
 
+    def _first_layer_blocks(self):
+        """Return the first layer's weight blocks for the query, the keys and the product.
+
+        The unit's first Linear reads ``[q, k, q - k, q * k] W + b`` with ``W`` (4K, H)
+        made of the K-row blocks ``W_q, W_k, W_d, W_p``. Multiplying out the difference::
+
+            [q, k, q - k, q * k] W = q W_q + k W_k + (q - k) W_d + (q * k) W_p
+                                   = q (W_q + W_d) + k (W_k - W_d) + (q * k) W_p
+
+        So the query's share ``q (W_q + W_d) + b`` is the same for every behaviour of a row
+        and is computed once per row (B, H) instead of once per valid position (N, H), and
+        the (N, 4K) concatenation is never built.
+        """
+        K = self.embedding_dim
+        W = self.unit.layers[0].params["W"]                            # (4K, H)
+        W_q, W_k, W_d, W_p = W[:K], W[K:2 * K], W[2 * K:3 * K], W[3 * K:]  # (K, H) each
+        return W_q + W_d, W_k - W_d, W_p
+
     def forward(self, query, keys, lengths):
         query, keys, lengths = self._check_inputs(query, keys, lengths)
         B, T, K = keys.shape
+        first = self.unit.layers[0]
 
         # 0. valid positions; padded keys are zeroed so that nothing they contain (even NaN)
         #    reaches the output
@@ -114,17 +138,26 @@ class DINAttention(Module):
         batch_index, time_index = np.nonzero(valid)                    # (N,), (N,)
         flat_index = batch_index * T + time_index                      # (N,) rows of (B T, K)
 
-        # 1. activation unit input for the valid positions: [q, k, q - k, q * k]
-        #    (np.take gathers whole rows several times faster than fancy indexing)
+        # 1. the unit's first layer on [q, k, q - k, q * k] for the valid positions, computed
+        #    as q (W_q + W_d) + b  +  k (W_k - W_d)  +  (q * k) W_p (see _first_layer_blocks).
+        #    np.take gathers whole rows several times faster than fancy indexing.
+        W_query, W_key, W_product = self._first_layer_blocks()         # (K, H) each
+        query_part = query @ W_query                                   # (B, H)
+        if first.use_bias:
+            query_part += first.params["b"]                            # (B, H)
         q_rows = np.take(query, batch_index, axis=0)                   # (N, K)
         k_rows = np.take(keys.reshape(B * T, K), flat_index, axis=0)   # (N, K)
-        unit_input = np.concatenate(
-            [q_rows, k_rows, q_rows - k_rows, q_rows * k_rows], axis=1)  # (N, 4K)
+        products = q_rows * k_rows                                     # (N, K)
+        hidden = np.take(query_part, batch_index, axis=0)              # (N, H)
+        hidden += k_rows @ W_key
+        hidden += products @ W_product
 
-        # 2. one score per valid position, 0 elsewhere
+        # 2. the rest of the unit: one score per valid position, 0 elsewhere
         scores = np.zeros((B, T), dtype=self.dtype)                    # (B, T)
         if batch_index.size:
-            scores[batch_index, time_index] = self.unit.forward(unit_input)[:, 0]
+            for layer in self.unit.layers[1:]:
+                hidden = layer.forward(hidden)                         # (N, H') ... (N, 1)
+            scores[batch_index, time_index] = hidden[:, 0]
 
         # 3. weights
         if self.normalize:
@@ -133,10 +166,10 @@ class DINAttention(Module):
             self.weights = scores                                      # (B, T)
 
         # 4. weighted sum of the keys
-        self._valid, self._keys = valid, keys
+        self._valid, self._keys, self._query = valid, keys, query
         self._batch_index, self._time_index = batch_index, time_index
         self._flat_index, self._lengths = flat_index, lengths
-        self._q_rows, self._k_rows = q_rows, k_rows
+        self._q_rows, self._k_rows, self._products = q_rows, k_rows, products
         return np.einsum("bt,btk->bk", self.weights, keys)             # (B, K)
 
     def backward(self, dpooled):
@@ -144,6 +177,7 @@ class DINAttention(Module):
         keys, weights = self._keys, self.weights
         batch_index, time_index = self._batch_index, self._time_index
         K = self.embedding_dim
+        first = self.unit.layers[0]
 
         # 4. weighted sum: padded positions have w = 0, so their keys get exactly 0
         d_weights = np.einsum("bk,btk->bt", dpooled, keys)             # (B, T)
@@ -158,21 +192,43 @@ class DINAttention(Module):
         else:
             d_scores = d_weights                                       # (B, T)
 
-        # 2. activation unit, valid positions only
-        d_unit_out = d_scores[batch_index, time_index][:, None]        # (N, 1)
-        d_unit_input = self.unit.backward(d_unit_out)                  # (N, 4K)
+        # 2. the rest of the unit, valid positions only
+        d_hidden = d_scores[batch_index, time_index][:, None]          # (N, 1)
+        for layer in reversed(self.unit.layers[1:]):
+            d_hidden = layer.backward(d_hidden)                        # ... (N, H)
 
-        # 1. split [q, k, q - k, q * k] back into the query and the keys
-        d_q_part, d_k_part, d_difference, d_product = np.split(d_unit_input, 4, axis=1)
-        d_q_rows = d_q_part + d_difference + d_product * self._k_rows  # (N, K)
-        d_k_rows = d_k_part - d_difference + d_product * self._q_rows  # (N, K)
-        d_keys.reshape(-1, K)[self._flat_index] += d_k_rows             # (B, T, K)
-
-        # Every valid behaviour of row b sends its share back to the same query q_b. The
-        # valid positions of row b are its first lengths[b], so they form one run of the
-        # (N,) rows, which starts at the sum of the earlier lengths. reduceat adds each run.
+        # 1. the first layer. Every valid behaviour of row b sends its share of the query
+        #    part back to the same row b. The valid positions of row b are its first
+        #    lengths[b], so they form one run of the (N,) rows, which starts at the sum of
+        #    the earlier lengths, and reduceat adds each run.
         lengths = self._lengths
         present = lengths > 0                                          # (B,)
         starts = (np.cumsum(lengths) - lengths)[present]               # (rows with N > 0,)
-        d_query[present] = np.add.reduceat(d_q_rows, starts, axis=0)   # (B, K)
+        d_query_part = np.zeros((keys.shape[0], d_hidden.shape[1]), dtype=self.dtype)
+        d_query_part[present] = np.add.reduceat(d_hidden, starts, axis=0)  # (B, H)
+
+        # Weight blocks, with G_q = q^T d_query_part (over B rows) and G_k = k^T d_hidden
+        # (over N rows): dW_q = G_q, dW_k = G_k, dW_p = (q * k)^T d_hidden, and
+        # dW_d = G_q - G_k, because W_d enters the query and the key term with opposite signs.
+        G_query = self._query.T @ d_query_part                         # (K, H)
+        G_key = self._k_rows.T @ d_hidden                              # (K, H)
+        d_W = first.grads["W"]                                         # (4K, H)
+        d_W[:K] += G_query
+        d_W[K:2 * K] += G_key
+        d_W[2 * K:3 * K] += G_query - G_key
+        d_W[3 * K:] += self._products.T @ d_hidden
+        if first.use_bias:
+            first.grads["b"] += np.einsum("bh->h", d_query_part)       # (H,)
+
+        # Inputs, with d_products = d_hidden W_p^T (N, K):
+        #   dk = d_hidden (W_k - W_d)^T + d_products * q
+        #   dq = d_query_part (W_q + W_d)^T + the run sums of d_products * k
+        W_query, W_key, W_product = self._first_layer_blocks()         # (K, H) each
+        d_products = d_hidden @ W_product.T                            # (N, K)
+        d_k_rows = d_hidden @ W_key.T                                  # (N, K)
+        d_k_rows += d_products * self._q_rows
+        d_keys.reshape(-1, K)[self._flat_index] += d_k_rows            # (B, T, K)
+        d_products *= self._k_rows                                     # (N, K), shares of dq
+        d_query = d_query_part @ W_query.T                             # (B, K)
+        d_query[present] += np.add.reduceat(d_products, starts, axis=0)
         return d_query, d_keys
