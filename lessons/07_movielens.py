@@ -50,7 +50,7 @@ use_agg_backend()
 import matplotlib.pyplot as plt  # noqa: E402
 
 from minirec import metrics  # noqa: E402
-from minirec.cli import MAX_HISTORY  # noqa: E402
+from minirec.cli import MAX_HISTORY, default_regularizer  # noqa: E402
 from minirec.data.dataset import TaskSplits  # noqa: E402
 from minirec.data.movielens import movielens_click_task  # noqa: E402
 from minirec.data.synthetic import WORLDS  # noqa: E402
@@ -414,8 +414,11 @@ def train_all(comparison):
         if VERBOSE:
             lesson.say(f"training {name} ({model.num_parameters()} parameters)",
                        f"训练 {name}（{model.num_parameters()} 个参数）")
+        # din and din-base train with the DIN paper's mini-batch aware L2, as the command does.
+        regularizer = default_regularizer(name, model, data.train)
         result = fit(model, data, lr=LEARNING_RATE, epochs=EPOCHS, batch_size=BATCH_SIZE,
-                     patience=PATIENCE, random_state=SEED, verbose=VERBOSE, lang=lesson.lang)
+                     patience=PATIENCE, random_state=SEED, verbose=VERBOSE, lang=lesson.lang,
+                     regularizer=regularizer)
         seconds = result.train_seconds + (runs["fm"].seconds if name == "fnn" else 0.0)
         runs[name] = Run(comparison.label, name, data, result, seconds)
         lesson.say(f"{comparison.label}: {name}: {len(result.history)} epochs, best "
