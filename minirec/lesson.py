@@ -1,10 +1,10 @@
 """Support for the lesson scripts: bilingual output, tensor printing, checked claims, figures.
 
-A lesson creates one :class:`Lesson` from its command line and then calls ``say`` for
-explanations, ``show`` for every intermediate tensor, ``agree`` to compare a hand
-computation with the library, ``gradcheck`` to print a relative error beside the size to
-expect, and ``claim`` for every statement it prints, so a lesson that stops being true
-raises instead of printing something false.
+A lesson creates one :class:`Lesson` from its command line. It calls ``say`` for
+explanations, ``show`` for every intermediate tensor and ``agree`` to compare a hand
+computation with the library. ``gradcheck`` prints a relative error beside the size to
+expect, and ``claim`` checks every statement the lesson prints, so a lesson that stops
+being true raises instead of printing something false.
 
 The command line of every lesson is the same::
 
