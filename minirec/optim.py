@@ -197,7 +197,7 @@ class Optimizer:
 
         Walking the module tree at every step costs a measurable share of a small step, so
         the list is kept between steps, together with each parameter's owning module. It
-        is rebuilt when any owner's ``params`` or ``grads`` no longer holds the same objects
+        is rebuilt when any owner's ``params`` or ``grads`` no longer contains the same objects
         (an entry replaced, added or removed). Writing into the arrays in place, as
         ``load_state_dict`` and ``clip_grad_norm`` do, keeps it valid. Modules attached to
         the model after the first step are not seen: create the optimizer after the model

@@ -68,7 +68,7 @@ class TrainingError(FloatingPointError):
 
 @dataclass
 class TrainResult:
-    """What :func:`fit` returns.
+    """Result of :func:`fit`.
 
     ``history`` has one dict per epoch run. ``valid`` contains the validation metrics of the
     best epoch (whose weights ``model`` now has) and ``test`` the test metrics of those

@@ -14,9 +14,9 @@ if "numpy" not in sys.modules:
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
 
-# In CI (the CI variable set), hypothesis draws the same examples on every run, so a
-# submission's result cannot change between two runs of the same code; locally it explores
-# new examples each run and keeps failing ones in its database.
+# In CI (the CI variable set), hypothesis draws the same examples on every run, so two runs
+# of the same code cannot disagree. Locally it explores new examples each run and keeps
+# failing ones in its database.
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, database=None)

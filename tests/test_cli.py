@@ -629,7 +629,8 @@ def test_gradcheck_fails_on_wrong_backward(monkeypatch, capsys):
     assert main(["gradcheck", "--lang", "en"]) == 1
     output = capsys.readouterr().out
     wrong_row = next(line for line in output.splitlines() if line.startswith("Scale(wrong)"))
-    assert "FAIL" in wrong_row and "input:0" in wrong_row
+    assert "FAIL" in wrong_row
+    assert "input:0" in wrong_row
     assert "1 of 2 checks failed" in output
 
     assert main(["gradcheck", "--only", "scale(WRONG", "--lang", "zh"]) == 1
@@ -775,7 +776,7 @@ def test_lessons_into_a_closed_pipe_exit_quietly():
 # message catalogue and the installed command
 # --------------------------------------------------------------------------------------
 
-def test_every_message_has_both_languages_with_the_same_fields():
+def test_messages_match_across_languages():
     formatter = string.Formatter()
     for key, entry in MESSAGES.items():
         assert set(entry) == {"en", "zh"}, key

@@ -531,28 +531,28 @@ def test_history_longer_than_max_len_rejected():
 def test_negative_length_rejected():
     batch = tiny_behaviour_batch()
     batch["hist_length"] = np.array([3, -1, 4])
-    with pytest.raises(ValueError, match=r"'hist_length' holds length -1.*\[0, 4\]"):
+    with pytest.raises(ValueError, match=r"'hist_length' contains length -1.*\[0, 4\]"):
         din_model().forward(batch)
 
 
 def test_length_beyond_padded_width_rejected():
     batch = tiny_behaviour_batch()
     batch["hist_length"] = np.array([3, 5, 4])
-    with pytest.raises(ValueError, match=r"'hist_length' holds length 5.*\[0, 4\]"):
+    with pytest.raises(ValueError, match=r"'hist_length' contains length 5.*\[0, 4\]"):
         din_model().forward(batch)
 
 
 def test_history_category_outside_table_rejected():
     batch = tiny_behaviour_batch()
     batch["hist_category"][0, 1] = 4
-    with pytest.raises(ValueError, match=r"'hist_category' holds id 4.*0 to 3"):
+    with pytest.raises(ValueError, match=r"'hist_category' contains id 4.*0 to 3"):
         din_model().forward(batch)
 
 
 def test_candidate_category_outside_table_rejected():
     batch = tiny_behaviour_batch()
     batch["category"] = np.array([2, -1, 2])
-    with pytest.raises(ValueError, match=r"'category' holds id -1.*0 to 3"):
+    with pytest.raises(ValueError, match=r"'category' contains id -1.*0 to 3"):
         din_model().forward(batch)
 
 

@@ -537,8 +537,8 @@ def bad_batches():
         pytest.param(extra, "'color'", id="extra field"),
         pytest.param(float_ids, "'item'.*dtype float64", id="float ids"),
         pytest.param(wrong_shape, "'user'.*shape", id="wrong shape"),
-        pytest.param(out_of_range, "'item' holds id 5", id="id out of range"),
-        pytest.param(negative, "'tags' holds id -1", id="negative id"),
+        pytest.param(out_of_range, "'item' contains id 5", id="id out of range"),
+        pytest.param(negative, "'tags' contains id -1", id="negative id"),
         pytest.param(int_price, "'price'.*float", id="integer dense value"),
     ]
 

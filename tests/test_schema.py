@@ -40,8 +40,8 @@ def test_sequence_takes_vocabulary_of_its_source(schema):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("user", np.array([2, 5]), "field 'user' holds id 5.*0 to 4"),
-    ("user", np.array([-1, 2]), "field 'user' holds id -1"),
+    ("user", np.array([2, 5]), "field 'user' contains id 5.*0 to 4"),
+    ("user", np.array([-1, 2]), "field 'user' contains id -1"),
     ("user", np.array([2.0, 3.0]), "field 'user' must be an integer id array"),
     ("age", np.array([1, 2]), "field 'age' must be a float array"),
     ("age", np.array([np.nan, 1.0]), "NaN"),

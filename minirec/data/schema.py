@@ -1,4 +1,4 @@
-"""Schema of named fields, and the checks every batch passes before a model sees it.
+"""Schema of named fields, and the checks every batch passes before a model reads it.
 
 A batch is a dict from key to NumPy array, all with the same first axis ``B``:
 
@@ -234,7 +234,7 @@ class Schema:
             if lengths.size and (lengths.min() < 0 or lengths.max() > width):
                 bad = lengths[(lengths < 0) | (lengths > width)][0]
                 raise ValueError(
-                    f"{f.length!r} holds length {int(bad)}; lengths must lie in [0, {width}], "
+                    f"{f.length!r} contains length {int(bad)}, which is invalid: lengths must lie in [0, {width}], "
                     f"the padded width of {f.name!r}"
                 )
         return int(B)
@@ -259,6 +259,6 @@ def _check_ids(ids, name, vocab_size):
     if low < 0 or high >= vocab_size:
         bad = low if low < 0 else high
         raise ValueError(
-            f"field {name!r} holds id {bad}, outside its vocabulary: valid ids are "
+            f"field {name!r} contains id {bad}, outside its vocabulary: valid ids are "
             f"0 to {vocab_size - 1}"
         )

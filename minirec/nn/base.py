@@ -1,10 +1,10 @@
 """The component contract shared by every layer and model in minirec.
 
 A component keeps its parameters and their gradients in two dicts with the same keys.
-``forward`` returns its output and stores on the object what ``backward`` needs;
+``forward`` returns its output and stores on the object what ``backward`` needs.
 ``backward(dout)`` returns the gradients of the differentiable inputs and adds (``+=``) the
-parameter gradients into ``grads``, because one parameter may be used twice in a batch (DIN
-looks the item table up for the candidate and for the history). The trainer calls
+parameter gradients into ``grads``. It adds because one parameter may be used twice in a
+batch: DIN looks the item table up for the candidate and for the history. The trainer calls
 ``zero_grad`` before each step.
 
 Embedding tables store their gradient as a :class:`SparseGrad`: the rows touched in the

@@ -43,8 +43,8 @@ class DINAttention(Module):
 
     Notes
     -----
-    The paper (normalize=False) uses the unit's output directly as the weight and says the
-    softmax is dropped on purpose, so that the sum of the weights keeps the intensity of the
+    The paper (normalize=False) uses the unit's output directly as the weight. It drops the
+    softmax on purpose, so that the sum of the weights keeps the intensity of the
     user's interest in the candidate. The authors' released code (``din/model.py`` in
     github.com/zhougr1993/DeepInterestNetwork) normalises the scores with a softmax over the
     valid positions (normalize=True). Both are offered, and the default follows the paper.
