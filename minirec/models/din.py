@@ -113,8 +113,10 @@ class DINBase(Model):
         """Build the pooling's parameters; sum pooling has none, DIN builds its attention."""
 
     def _pool(self, query, keys, lengths, valid):
-        mask = valid.astype(self.dtype)                                # (B, T)
-        return np.einsum("bt,btd->bd", mask, keys)                     # (B, S K)
+        # Padded positions contain the vectors of whatever ids are there. Zeroing them
+        # keeps anything they contain (even NaN) out of the sum.
+        keys = np.where(valid[:, :, None], keys, 0).astype(self.dtype, copy=False)
+        return np.einsum("btd->bd", keys)                              # (B, S K)
 
     def _pool_backward(self, d_pooled, valid):
         d_keys = valid[:, :, None] * d_pooled[:, None, :]              # (B, T, S K)
@@ -148,7 +150,6 @@ class DINBase(Model):
             table, offset = self.embedding.table_rows(f.vocab_of)
             keys.append(table.lookup(batch[f.name] + offset))          # (B, T, K)
         keys = np.concatenate(keys, axis=2)                            # (B, T, S K)
-        keys = np.where(valid[:, :, None], keys, 0).astype(self.dtype, copy=False)
 
         # 3. one user vector per row
         pooled = self._pool(query, keys, lengths, valid)               # (B, S K)
