@@ -406,6 +406,24 @@ class Adam(Optimizer):
             for index, beta in enumerate(betas)
         )
         self.eps = _check_positive("eps", eps)
+        self._correction_table = None   # (betas, 1 - beta1^t, sqrt(1 - beta2^t)), see below
+
+    def _bias_corrections(self, t: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``lr / (1 - beta1^t)`` and ``sqrt(1 - beta2^t)`` as (R, 1) for step counts t (R,).
+
+        Both come from a float64 table over t, extended when a larger t appears, so that a
+        step looks them up instead of computing 2 R powers.
+        """
+        largest = int(t.max())
+        table = self._correction_table
+        if table is None or table[0] != self.betas or table[1].shape[0] <= largest:
+            beta1, beta2 = self.betas
+            steps = np.arange(max(2 * largest, 1024))                  # (T,)
+            table = (self.betas, 1.0 - beta1 ** steps, np.sqrt(1.0 - beta2 ** steps))
+            self._correction_table = table
+        _, correction1, sqrt_correction2 = table
+        step_size = (self.lr / np.take(correction1, t)).astype(dtype)  # (R,)
+        return step_size[:, None], np.take(sqrt_correction2, t).astype(dtype)[:, None]
 
     def _update_dense(self, state, param, grad):
         beta1, beta2 = self.betas
@@ -415,10 +433,17 @@ class Adam(Optimizer):
         m *= beta1
         m += (1 - beta1) * grad
         v *= beta2
-        v += (1 - beta2) * grad * grad
-        m_hat = m / (1 - beta1 ** t)
-        v_hat = v / (1 - beta2 ** t)
-        param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        v += (1 - beta2) * np.square(grad)
+
+        # lr m_hat / (sqrt(v_hat) + eps) = (lr / c1) m / (sqrt(v) / sqrt(c2) + eps) with
+        # c1 = 1 - beta1^t and c2 = 1 - beta2^t, so the corrections act on scalars.
+        step_size = self.lr / (1 - beta1 ** t)
+        denominator = np.sqrt(v)
+        denominator /= math.sqrt(1 - beta2 ** t)
+        denominator += self.eps
+        update = np.divide(m, denominator, out=denominator)
+        update *= step_size
+        param -= update
 
     def _update_rows(self, state, param, rows, grad_rows):
         beta1, beta2 = self.betas
@@ -426,21 +451,30 @@ class Adam(Optimizer):
         v = self._table_state(state, "exp_avg_sq", param)
         steps = self._table_state(state, "step", param, fill=0, dtype=np.int64)  # (N,)
 
-        # np.take reads the rows several times faster than fancy indexing (m[rows]).
-        t = steps[rows] + 1                                            # (R,)
+        # np.take reads the rows several times faster than fancy indexing (m[rows]). The
+        # copies it returns are updated in place, then written back.
+        t = np.take(steps, rows) + 1                                   # (R,)
         steps[rows] = t
-        m_rows = beta1 * np.take(m, rows, axis=0) + (1 - beta1) * grad_rows   # (R, K)
-        v_rows = beta2 * np.take(v, rows, axis=0) + (1 - beta2) * grad_rows * grad_rows
+        m_rows = np.take(m, rows, axis=0)                              # (R, K)
+        m_rows *= beta1
+        m_rows += (1 - beta1) * grad_rows
+        v_rows = np.take(v, rows, axis=0)                              # (R, K)
+        v_rows *= beta2
+        v_rows += (1 - beta2) * np.square(grad_rows)
         _set_rows(m, rows, m_rows)
         _set_rows(v, rows, v_rows)
 
-        correction1 = (1 - beta1 ** t).astype(param.dtype)[:, None]    # (R, 1)
-        correction2 = (1 - beta2 ** t).astype(param.dtype)[:, None]    # (R, 1)
-        m_hat = m_rows / correction1                                   # (R, K)
-        v_hat = v_rows / correction2                                   # (R, K)
-        update = self.lr * m_hat / (np.sqrt(v_hat) + self.eps)        # (R, K)
+        # the dense update's formula, with each row's own t
+        step_size, sqrt_correction2 = self._bias_corrections(t, param.dtype)  # (R, 1) each
+        denominator = np.sqrt(v_rows)                                  # (R, K)
+        denominator /= sqrt_correction2
+        denominator += self.eps
+        update = np.divide(m_rows, denominator, out=denominator)       # (R, K)
+        update *= step_size
         # rows are unique, so reading and writing them back equals param[rows] -= update
-        _set_rows(param, rows, np.take(param, rows, axis=0) - update)
+        new_rows = np.take(param, rows, axis=0)                        # (R, K)
+        new_rows -= update
+        _set_rows(param, rows, new_rows)
 
 
 def row_frequencies(*ids: np.ndarray, num_rows: int | None = None) -> np.ndarray:

@@ -64,29 +64,33 @@ class PairwiseProducts(Module):
             )
         if F != self.num_fields:
             self._set_pairs(F)
-        self._E = E
-        # np.take gathers the fields several times faster than E[:, rows, :]
-        first = np.take(E, self._rows, axis=1)                         # (B, P, K)
-        second = np.take(E, self._cols, axis=1)                        # (B, P, K)
-        return first * second                                          # (B, P, K)
+        # The products are computed batch-last, (K, P, B) in memory, and returned as the
+        # (B, P, K) transpose. Broadcasts then run along B contiguous entries instead of K,
+        # here, in the backward pass and in AFMAttention, which works in the same layout.
+        E_t = np.ascontiguousarray(E.transpose(2, 1, 0))               # (K, F, B)
+        self._E_t = E_t
+        # np.take gathers the fields several times faster than fancy indexing
+        products_t = np.take(E_t, self._rows, axis=1)                  # (K, P, B)
+        products_t *= np.take(E_t, self._cols, axis=1)
+        return products_t.transpose(2, 1, 0)                           # (B, P, K)
 
     def backward(self, dout):
-        E = self._E
-        dout = np.asarray(dout, dtype=E.dtype)                         # (B, P, K)
-        F = E.shape[1]
-        d_E = np.zeros_like(E)                                         # (B, F, K)
+        E_t = self._E_t                                                # (K, F, B)
+        dout_t = np.asarray(dout, dtype=E_t.dtype).transpose(2, 1, 0)  # (K, P, B)
+        F = E_t.shape[1]
+        d_E_t = np.zeros_like(E_t)                                     # (K, F, B)
         # Pairs are in lexicographic order, so the pairs (i, i+1), ..., (i, F-1) of field i
         # form one block of F-1-i pairs. One block at a time is several times faster than
         # np.add.at over the pair axis.
         start = 0
         for i in range(F - 1):
             stop = start + F - 1 - i
-            block = dout[:, start:stop, :]                             # (B, F-1-i, K)
+            block = dout_t[:, start:stop, :]                           # (K, F-1-i, B)
             # e_i receives dout_ij * e_j, and each e_j receives dout_ij * e_i
-            d_E[:, i, :] += np.einsum("bjk,bjk->bk", block, E[:, i + 1:, :])   # (B, K)
-            d_E[:, i + 1:, :] += block * E[:, i:i + 1, :]              # (B, F-1-i, K)
+            d_E_t[:, i, :] += np.einsum("kjb,kjb->kb", block, E_t[:, i + 1:, :])   # (K, B)
+            d_E_t[:, i + 1:, :] += block * E_t[:, i:i + 1, :]          # (K, F-1-i, B)
             start = stop
-        return d_E
+        return np.ascontiguousarray(d_E_t.transpose(2, 1, 0))          # (B, F, K)
 
 
 class BiInteraction(Module):
