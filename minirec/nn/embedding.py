@@ -344,9 +344,12 @@ class FieldEmbedding(Module):
         first = self.fields[0].name
         B = np.shape(batch[first])[0] if np.ndim(batch[first]) else None
 
-        columns = []
+        columns = {}
         cache = []
-        for field in self.fields:
+        # With a single table, the sparse fields are gathered together after the loop, in
+        # one np.take of (B, S) rows instead of one call per field.
+        shared_fields, shared_rows = [], []
+        for f_index, field in enumerate(self.fields):
             value = np.asarray(batch[field.name])
             expected_ndim = 2 if field.kind == MULTI else 1
             if value.ndim != expected_ndim or value.shape[0] != B:
@@ -360,10 +363,14 @@ class FieldEmbedding(Module):
             # 1. one vector per row of this field
             if field.kind == SPARSE:
                 ids = check_ids(value, field.vocab_size, f"field {field.name!r}")
-                vector = np.take(table.params["weight"], ids + offset, axis=0)  # (B, K)
                 cache.append(ids)
+                if self.single_table:
+                    shared_fields.append(f_index)
+                    shared_rows.append(ids + offset)
+                else:
+                    columns[f_index] = np.take(table.params["weight"], ids + offset, axis=0)
             elif field.kind == MULTI:
-                vector = self.bags[field.name].forward(value, weights.get(field.name))  # (B, K)
+                columns[f_index] = self.bags[field.name].forward(value, weights.get(field.name))
                 cache.append(None)
             else:
                 if not np.issubdtype(value.dtype, np.floating):
@@ -372,21 +379,44 @@ class FieldEmbedding(Module):
                         f"{value.dtype}"
                     )
                 x = value.astype(self.dtype, copy=False)                       # (B,)
-                vector = x[:, None] * table.params["weight"][offset]           # (B, K)
+                columns[f_index] = x[:, None] * table.params["weight"][offset]  # (B, K)
                 cache.append(x)
-            columns.append(vector)
 
         # 2. stack the fields
-        self._cache = cache
-        return np.stack(columns, axis=1).astype(self.dtype, copy=False)       # (B, F, K)
+        shared = None
+        if shared_fields:
+            rows = np.stack(shared_rows, axis=1)                               # (B, S)
+            shared = (shared_fields, rows)
+            vectors = np.take(self.table.params["weight"], rows, axis=0)      # (B, S, K)
+            if len(shared_fields) == len(self.fields):
+                columns = {}
+                E = vectors                                                    # (B, F, K)
+            else:
+                E = np.empty((B, len(self.fields), self.embedding_dim), dtype=self.dtype)
+                E[:, shared_fields] = vectors
+        else:
+            E = np.empty((B, len(self.fields), self.embedding_dim), dtype=self.dtype)
+        for f_index, vector in columns.items():
+            E[:, f_index] = vector                                             # (B, K)
+        self._cache = (cache, shared)
+        return E
 
     def backward(self, dout) -> dict:
+        cache, shared = self._cache
         input_grads = {}
-        for f_index, (field, saved) in enumerate(zip(self.fields, self._cache)):
+        if shared is not None:
+            # the single table's sparse fields, as one block of (B, S) rows
+            shared_fields, rows = shared
+            if len(shared_fields) == len(self.fields):
+                self.table.add_grad(rows, dout)                                # (B, F, K)
+            else:
+                self.table.add_grad(rows, dout[:, shared_fields])              # (B, S, K)
+        for f_index, (field, saved) in enumerate(zip(self.fields, cache)):
             d_vector = dout[:, f_index, :]                                     # (B, K)
             table, offset = self.table_rows(field.name)
             if field.kind == SPARSE:
-                table.add_grad(saved + offset, d_vector)
+                if shared is None:
+                    table.add_grad(saved + offset, d_vector)
             elif field.kind == MULTI:
                 d_weights = self.bags[field.name].backward(d_vector)
                 if d_weights is not None:
