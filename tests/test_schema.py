@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minirec.data.dataset import Dataset
-from minirec.data.schema import Field, Schema
+from minirec.data.schema import Field, Schema, ids_in_range
 
 
 @pytest.fixture
@@ -113,3 +115,23 @@ def test_dataset_batches_are_seeded_and_complete(schema, batch):
 def test_dataset_rejects_ragged_columns(schema, batch):
     with pytest.raises(ValueError):
         Dataset(schema, batch, np.array([0, 1, 1]))
+
+
+@pytest.mark.parametrize("dtype", ["i1", "i2", "i4", "i8", ">i8", "u1", "u2", "u8"])
+@given(data=st.data())
+def test_ids_in_range_matches_min_max(dtype, data):
+    dtype = np.dtype(dtype)
+    info = np.iinfo(dtype)
+    values = data.draw(st.lists(st.integers(int(info.min), int(info.max)), max_size=6))
+    num_ids = data.draw(st.integers(1, 2 * int(info.max) + 2))
+    ids = np.array(values, dtype=dtype)
+    expected = all(0 <= value < num_ids for value in values)
+    assert ids_in_range(ids, num_ids) == expected
+
+
+def test_ids_in_range_int16_large_vocabulary():
+    # -30000 viewed as uint16 is 35536, which is below 40000, so the unsigned view alone
+    # would accept it
+    ids = np.array([5, -30000], dtype=np.int16)
+    assert not ids_in_range(ids, 40_000)
+    assert ids_in_range(np.array([5, 30000], dtype=np.int16), 40_000)

@@ -252,8 +252,22 @@ def _check_array(value, key, shape, kind, description):
         raise ValueError(f"field {key!r} must have shape {wanted}, got {value.shape}")
 
 
-def _check_ids(ids, name, vocab_size):
+def ids_in_range(ids: np.ndarray, num_ids: int) -> bool:
+    """Return True when every entry of the integer array ``ids`` lies in ``[0, num_ids)``.
+
+    A signed array is read once: viewed as unsigned integers of the same size, a negative
+    id becomes larger than any valid id, so the maximum alone decides. This is exact when
+    ``num_ids`` is at most 2^(bits - 1); other cases compare the minimum and the maximum.
+    """
     if ids.size == 0:
+        return True
+    if ids.dtype.kind == "i" and num_ids <= 2 ** (8 * ids.dtype.itemsize - 1):
+        return int(ids.view(ids.dtype.str.replace("i", "u")).max()) < num_ids
+    return int(ids.min()) >= 0 and int(ids.max()) < num_ids
+
+
+def _check_ids(ids, name, vocab_size):
+    if ids_in_range(ids, vocab_size):
         return
     low, high = int(ids.min()), int(ids.max())
     if low < 0 or high >= vocab_size:

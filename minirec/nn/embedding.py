@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..data.schema import DENSE, MULTI, SPARSE, Field
+from ..data.schema import DENSE, MULTI, SPARSE, Field, ids_in_range
 from .base import Module, check_dtype, check_positive_int, check_random_state
 
 POOLING_MODES = ("sum", "mean")
@@ -29,9 +29,9 @@ def check_ids(ids, num_ids: int, owner: str) -> np.ndarray:
     instead of wrapping around to the last rows, as NumPy indexing would do.
     """
     ids = np.asarray(ids)
-    if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer):
+    if ids.dtype.kind not in "iu":
         raise TypeError(f"ids of {owner} must be an integer array, got dtype {ids.dtype}")
-    if ids.size:
+    if not ids_in_range(ids, num_ids):
         low, high = int(ids.min()), int(ids.max())
         if low < 0 or high >= num_ids:
             bad = low if low < 0 else high

@@ -47,9 +47,18 @@ def bce_with_logits(z, y) -> np.ndarray:
     ``z = 40, y = 1`` gives ``40 - 40 + log1p(exp(-40)) = 4.248e-18``.
     """
     z, y = _check_pair(z, y, "logits", "labels")
+    _check_labels(y)
+    return _bce_with_logits_unchecked(z, y)
+
+
+def _check_labels(y) -> None:
     if y.size and (y.min() < 0 or y.max() > 1):
         bad = y[(y < 0) | (y > 1)][0]
         raise ValueError(f"labels must lie in [0, 1], got {bad}")
+
+
+def _bce_with_logits_unchecked(z, y) -> np.ndarray:
+    """Return the losses of :func:`bce_with_logits` for arrays already checked as it does."""
     # For |z| above about 745 (float64) or 104 (float32) exp(-|z|) rounds to 0, which is
     # the correctly rounded term; the underflow flag is expected there and not an error.
     with np.errstate(under="ignore"):
@@ -70,11 +79,12 @@ class BCEWithLogitsLoss:
         self._labels = None
 
     def forward(self, logits, labels) -> float:
-        losses = bce_with_logits(logits, labels)
-        if losses.size == 0:
+        z, y = _check_pair(logits, labels, "logits", "labels")
+        _check_labels(y)
+        if z.size == 0:
             raise ValueError("BCEWithLogitsLoss needs at least one logit, got an empty batch")
-        self._logits, self._labels = _check_pair(logits, labels, "logits", "labels")
-        return float(losses.mean())
+        self._logits, self._labels = z, y
+        return float(_bce_with_logits_unchecked(z, y).mean())
 
     __call__ = forward
 
