@@ -55,6 +55,7 @@ from typing import Mapping
 import numpy as np
 
 from .nn.base import Module, SparseGrad
+from .nn.functional import set_rows
 
 
 def _check_number(name: str, value, valid: str, is_valid) -> float:
@@ -110,22 +111,6 @@ def _gather_gradients(model: Module, entries=None) -> list[tuple]:
             )
         gathered.append((name, param, rows, values))
     return gathered
-
-
-def _set_rows(table: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
-    """Write ``values`` (R, K) into ``table[rows]`` for unique rows (R,), same as fancy indexing.
-
-    A C-contiguous table is viewed as one opaque item per row, so that NumPy copies each
-    row as a block instead of K single entries: about twice as fast as ``table[rows] =
-    values`` for (1900, 8) float32 rows of a 16,000-row table.
-    """
-    if table.ndim == 2 and table.flags.c_contiguous and table.shape[1]:
-        values = np.ascontiguousarray(values, dtype=table.dtype)
-        row_type = np.dtype((np.void, table.shape[1] * table.dtype.itemsize))
-        table_rows = table.view(row_type).reshape(table.shape[0])              # (N,)
-        table_rows[rows] = values.view(row_type).reshape(values.shape[0])    # (R,)
-    else:
-        table[rows] = values
 
 
 def _global_norm(values_list) -> float:
@@ -461,8 +446,8 @@ class Adam(Optimizer):
         v_rows = np.take(v, rows, axis=0)                              # (R, K)
         v_rows *= beta2
         v_rows += (1 - beta2) * np.square(grad_rows)
-        _set_rows(m, rows, m_rows)
-        _set_rows(v, rows, v_rows)
+        set_rows(m, rows, m_rows)
+        set_rows(v, rows, v_rows)
 
         # the dense update's formula, with each row's own t
         step_size, sqrt_correction2 = self._bias_corrections(t, param.dtype)  # (R, 1) each
@@ -474,7 +459,7 @@ class Adam(Optimizer):
         # rows are unique, so reading and writing them back equals param[rows] -= update
         new_rows = np.take(param, rows, axis=0)                        # (R, K)
         new_rows -= update
-        _set_rows(param, rows, new_rows)
+        set_rows(param, rows, new_rows)
 
 
 def row_frequencies(*ids: np.ndarray, num_rows: int | None = None) -> np.ndarray:

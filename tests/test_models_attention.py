@@ -283,10 +283,10 @@ def capture_gradients(model):
     pool_backward = model._pool_backward
     embedding_backward = model.embedding.backward
 
-    def recording_pool_backward(d_pooled, valid):
-        d_query, d_keys = pool_backward(d_pooled, valid)
-        seen["d_keys"] = d_keys.copy()
-        return d_query, d_keys
+    def recording_pool_backward(d_pooled, lengths, flat_index):
+        d_query, d_key_rows = pool_backward(d_pooled, lengths, flat_index)
+        seen["d_key_rows"] = d_key_rows.copy()
+        return d_query, d_key_rows
 
     def recording_embedding_backward(d_E):
         seen["d_E"] = d_E.copy()
@@ -317,7 +317,8 @@ def test_shared_table_gradient_sums_candidate_and_behaviours(model_class, kwargs
     dense_grad = table.grads["weight"].to_dense()
     # Item 3 is row 0's candidate and a behaviour of rows 0 (twice) and 2.
     from_candidate = seen["d_E"][batch["item_id"] == 3, item_field].sum(axis=0)
-    from_behaviours = seen["d_keys"][(batch["hist_item_id"] == 3) & valid, :K].sum(axis=0)
+    # the key rows follow the valid positions in row-major order, as boolean indexing does
+    from_behaviours = seen["d_key_rows"][batch["hist_item_id"][valid] == 3, :K].sum(axis=0)
     assert np.all(np.abs(from_candidate) > 0)
     assert np.all(np.abs(from_behaviours) > 0)
     np.testing.assert_allclose(dense_grad[3], from_candidate + from_behaviours, rtol=1e-12)

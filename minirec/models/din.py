@@ -10,6 +10,7 @@ from ..data.schema import DENSE, MULTI, SPARSE, Schema
 from ..nn.base import check_positive_int, check_random_state
 from ..nn.din_attention import DINAttention
 from ..nn.embedding import FieldEmbedding
+from ..nn.functional import set_rows
 from ..nn.mlp import MLP
 from .base import Model
 from .fm import check_dropout, check_hidden
@@ -113,15 +114,12 @@ class DINBase(Model):
         """Build the pooling's parameters; sum pooling has none, DIN builds its attention."""
 
     def _pool(self, query, keys, lengths, valid):
-        # Padded positions contain the vectors of whatever ids are there. Zeroing them
-        # keeps anything they contain (even NaN) out of the sum.
-        keys = np.where(valid[:, :, None], keys, 0).astype(self.dtype, copy=False)
-        return np.einsum("btd->bd", keys)                              # (B, S K)
+        return np.einsum("btd->bd", keys)                              # (B, S K), padding is 0
 
-    def _pool_backward(self, d_pooled, valid):
-        d_keys = valid[:, :, None] * d_pooled[:, None, :]              # (B, T, S K)
+    def _pool_backward(self, d_pooled, lengths, flat_index):
+        """Return the gradients of the query (B, S K) and of the valid keys (N, S K)."""
         d_query = np.zeros_like(d_pooled)                              # (B, S K)
-        return d_query, d_keys.astype(self.dtype, copy=False)
+        return d_query, np.repeat(d_pooled, lengths, axis=0)           # (N, S K)
 
     # -- forward and backward ---------------------------------------------------------------
 
@@ -143,13 +141,21 @@ class DINBase(Model):
         E = self.embedding.forward(batch)                              # (B, F, K)
         query = E[:, self.candidate_index, :].reshape(B, -1)           # (B, S K)
 
-        # 2. behaviour keys read from the candidate fields' tables
+        # 2. behaviour keys, read from the candidate fields' tables at the valid positions
+        #    only (flat indices in row-major order). Padded keys stay 0.
         valid = np.arange(T)[None, :] < lengths[:, None]               # (B, T)
-        keys = []
-        for f in self.sequences:
+        flat_index = np.flatnonzero(valid)                             # (N,)
+        S = len(self.sequences)
+        key_rows = np.empty((flat_index.size, S * K), dtype=self.dtype)  # (N, S K)
+        key_ids = []
+        for s, f in enumerate(self.sequences):
             table, offset = self.embedding.table_rows(f.vocab_of)
-            keys.append(table.lookup(batch[f.name] + offset))          # (B, T, K)
-        keys = np.concatenate(keys, axis=2)                            # (B, T, S K)
+            ids = np.take(batch[f.name], flat_index) + offset          # (N,)
+            key_rows[:, s * K:(s + 1) * K] = table.lookup(ids)         # (N, K)
+            key_ids.append(ids)
+        keys = np.zeros((B * T, S * K), dtype=self.dtype)              # (B T, S K)
+        set_rows(keys, flat_index, key_rows)
+        keys = keys.reshape(B, T, S * K)                               # (B, T, S K)
 
         # 3. one user vector per row
         pooled = self._pool(query, keys, lengths, valid)               # (B, S K)
@@ -158,11 +164,11 @@ class DINBase(Model):
         x = np.concatenate([E.reshape(B, -1), pooled], axis=1)         # (B, F K + S K)
         logits = self.mlp.forward(x)[:, 0]                             # (B,)
 
-        self._cache = (batch, valid, B, K)
+        self._cache = (lengths, flat_index, key_ids, B, K)
         return logits
 
     def _backward(self, dlogits) -> dict:
-        batch, valid, B, K = self._cache
+        lengths, flat_index, key_ids, B, K = self._cache
         F = len(self.fields)
         dlogits = np.asarray(dlogits, dtype=self.dtype)                # (B,)
 
@@ -172,14 +178,12 @@ class DINBase(Model):
         d_pooled = d_x[:, F * K:]                                      # (B, S K)
 
         # 3. pooling
-        d_query, d_keys = self._pool_backward(d_pooled, valid)         # (B, S K), (B, T, S K)
+        d_query, d_key_rows = self._pool_backward(d_pooled, lengths, flat_index)  # (B, S K), (N, S K)
 
         # 2. behaviour keys: only valid positions send gradient to their rows
-        d_keys_valid = d_keys[valid]                                   # (N, S K)
-        for s, f in enumerate(self.sequences):
-            table, offset = self.embedding.table_rows(f.vocab_of)
-            ids = batch[f.name][valid] + offset                        # (N,)
-            table.add_grad(ids, d_keys_valid[:, s * K:(s + 1) * K])    # (N, K)
+        for s, (f, ids) in enumerate(zip(self.sequences, key_ids)):
+            table, _ = self.embedding.table_rows(f.vocab_of)
+            table.add_grad(ids, d_key_rows[:, s * K:(s + 1) * K])      # (N, K)
 
         # 1. the query is part of the candidate fields' embeddings; one field at a time,
         #    because two sequences may share a candidate field (faster than np.add.at)
@@ -296,8 +300,10 @@ class DIN(DINBase):
     def _pool(self, query, keys, lengths, valid):
         return self.attention.forward(query, keys, lengths)            # (B, S K)
 
-    def _pool_backward(self, d_pooled, valid):
-        return self.attention.backward(d_pooled)                       # (B, S K), (B, T, S K)
+    def _pool_backward(self, d_pooled, lengths, flat_index):
+        d_query, d_keys = self.attention.backward(d_pooled)            # (B, S K), (B, T, S K)
+        B, T, D = d_keys.shape
+        return d_query, np.take(d_keys.reshape(B * T, D), flat_index, axis=0)  # (N, S K)
 
     def attention_weights(self) -> np.ndarray:
         """Return the attention weights ``w`` (B, T) of the last forward pass."""

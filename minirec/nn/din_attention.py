@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Module, check_dtype, check_positive_int, check_random_state
-from .functional import masked_softmax, softmax_backward
+from .functional import masked_softmax, set_rows, softmax_backward
 from .mlp import MLP
 
 
@@ -131,16 +131,18 @@ class DINAttention(Module):
         B, T, K = keys.shape
         first = self.unit.layers[0]
 
-        # 0. valid positions; padded keys are zeroed so that nothing they contain (even NaN)
-        #    reaches the output
+        # 0. valid positions, as flat indices in row-major order. Only their keys are read
+        #    (np.take, faster than fancy indexing), and padded keys are kept as zeros, so no
+        #    padded value (even NaN) reaches the output.
         valid = np.arange(T)[None, :] < lengths[:, None]               # (B, T)
-        keys = np.where(valid[:, :, None], keys, 0).astype(self.dtype, copy=False)
-        batch_index, time_index = np.nonzero(valid)                    # (N,), (N,)
-        flat_index = batch_index * T + time_index                      # (N,) rows of (B T, K)
+        flat_index = np.flatnonzero(valid)                             # (N,)
+        k_rows = np.take(keys.reshape(B * T, K), flat_index, axis=0)   # (N, K)
+        keys = np.zeros((B * T, K), dtype=self.dtype)
+        set_rows(keys, flat_index, k_rows)
+        keys = keys.reshape(B, T, K)                                   # (B, T, K)
 
         # 1. the unit's first layer on [q, k, q - k, q * k] for the valid positions, computed
         #    as q (W_q + W_d) + b  +  k (W_k - W_d)  +  (q * k) W_p (see _first_layer_blocks).
-        #    np.take gathers whole rows several times faster than fancy indexing.
         #    Row b's valid positions are its first lengths[b], so np.repeat by lengths
         #    gives each position its row's query part.
         #    The hidden layer is built as (H, N) and used as its transpose (N, H), in Fortran
@@ -150,7 +152,6 @@ class DINAttention(Module):
         if first.use_bias:
             query_part += first.params["b"]                            # (B, H)
         q_rows = np.repeat(query, lengths, axis=0)                     # (N, K)
-        k_rows = np.take(keys.reshape(B * T, K), flat_index, axis=0)   # (N, K)
         products = q_rows * k_rows                                     # (N, K)
         hidden_t = np.repeat(query_part.T, lengths, axis=1)            # (H, N)
         hidden_t += W_key.T @ k_rows.T
@@ -159,10 +160,10 @@ class DINAttention(Module):
 
         # 2. the rest of the unit: one score per valid position, 0 elsewhere
         scores = np.zeros((B, T), dtype=self.dtype)                    # (B, T)
-        if batch_index.size:
+        if flat_index.size:
             for layer in self.unit.layers[1:]:
                 hidden = layer.forward(hidden)                         # (N, H') ... (N, 1)
-            scores[batch_index, time_index] = hidden[:, 0]
+            scores.reshape(-1)[flat_index] = hidden[:, 0]
 
         # 3. weights
         if self.normalize:
@@ -171,25 +172,26 @@ class DINAttention(Module):
             self.weights = scores                                      # (B, T)
 
         # 4. weighted sum of the keys
-        self._valid, self._keys, self._query = valid, keys, query
-        self._batch_index, self._time_index = batch_index, time_index
+        self._keys, self._query = keys, query
         self._flat_index, self._lengths = flat_index, lengths
         self._q_rows, self._k_rows, self._products = q_rows, k_rows, products
         return np.einsum("bt,btk->bk", self.weights, keys)             # (B, K)
 
     def backward(self, dpooled):
         dpooled = np.asarray(dpooled, dtype=self.dtype)                # (B, K)
-        keys, weights = self._keys, self.weights
-        batch_index, time_index = self._batch_index, self._time_index
-        K = self.embedding_dim
+        keys, weights, flat_index = self._keys, self.weights, self._flat_index
+        B, T, K = keys.shape
         first = self.unit.layers[0]
 
-        # 4. weighted sum: padded positions have w = 0, so their keys get exactly 0
+        # 4. weighted sum: dk_t = w_t dpooled at the valid positions (the first-layer part is
+        #    added in step 1); padded positions get exactly 0
         d_weights = np.einsum("bk,btk->bt", dpooled, keys)             # (B, T)
-        d_keys = weights[:, :, None] * dpooled[:, None, :]             # (B, T, K)
-        d_query = np.zeros((keys.shape[0], K), dtype=self.dtype)       # (B, K)
-        if batch_index.size == 0:
-            return d_query, d_keys
+        d_keys = np.zeros((B * T, K), dtype=self.dtype)                # (B T, K)
+        if flat_index.size == 0:
+            return np.zeros((B, K), dtype=self.dtype), d_keys.reshape(B, T, K)
+        weight_rows = np.take(weights, flat_index)                     # (N,)
+        d_k_rows = np.repeat(dpooled, self._lengths, axis=0)           # (N, K)
+        d_k_rows *= weight_rows[:, None]
 
         # 3. weights
         if self.normalize:
@@ -198,7 +200,7 @@ class DINAttention(Module):
             d_scores = d_weights                                       # (B, T)
 
         # 2. the rest of the unit, valid positions only
-        d_hidden = d_scores[batch_index, time_index][:, None]          # (N, 1)
+        d_hidden = np.take(d_scores, flat_index)[:, None]              # (N, 1)
         for layer in reversed(self.unit.layers[1:]):
             d_hidden = layer.backward(d_hidden)                        # ... (N, H)
 
@@ -209,7 +211,7 @@ class DINAttention(Module):
         lengths = self._lengths
         present = lengths > 0                                          # (B,)
         starts = (np.cumsum(lengths) - lengths)[present]               # (rows with N > 0,)
-        d_query_part = np.zeros((keys.shape[0], d_hidden.shape[1]), dtype=self.dtype)
+        d_query_part = np.zeros((B, d_hidden.shape[1]), dtype=self.dtype)
         d_query_part[present] = np.add.reduceat(d_hidden, starts, axis=0)  # (B, H)
 
         # Weight blocks, with G_q = q^T d_query_part (over B rows) and G_k = k^T d_hidden
@@ -232,10 +234,10 @@ class DINAttention(Module):
         #   dq = d_query_part (W_q + W_d)^T + the run sums of d_products * k
         W_query, W_key, W_product = self._first_layer_blocks()         # (K, H) each
         d_products = d_hidden @ W_product.T                            # (N, K)
-        d_k_rows = d_hidden @ W_key.T                                  # (N, K)
+        d_k_rows += d_hidden @ W_key.T
         d_k_rows += d_products * self._q_rows
-        d_keys.reshape(-1, K)[self._flat_index] += d_k_rows            # (B, T, K)
+        set_rows(d_keys, flat_index, d_k_rows)                         # (B T, K)
         d_products *= self._k_rows                                     # (N, K), shares of dq
         d_query = d_query_part @ W_query.T                             # (B, K)
         d_query[present] += np.add.reduceat(d_products, starts, axis=0)
-        return d_query, d_keys
+        return d_query, d_keys.reshape(B, T, K)
