@@ -133,7 +133,7 @@ class DINBase(Model):
 
     def _forward(self, batch) -> np.ndarray:
         self._check_sequences(batch)
-        lengths = np.asarray(batch[self.length_key])
+        lengths = np.asarray(batch[self.length_key]).astype(np.int64, copy=False)  # (B,)
         B, T = batch[self.sequences[0].name].shape
         K = self.embedding.embedding_dim
 
@@ -150,7 +150,7 @@ class DINBase(Model):
         key_ids = []
         for s, f in enumerate(self.sequences):
             table, offset = self.embedding.table_rows(f.vocab_of)
-            ids = np.take(batch[f.name], flat_index) + offset          # (N,)
+            ids = np.take(batch[f.name], flat_index).astype(np.int64) + offset  # (N,)
             key_rows[:, s * K:(s + 1) * K] = table.lookup(ids)         # (N, K)
             key_ids.append(ids)
         keys = np.zeros((B * T, S * K), dtype=self.dtype)              # (B T, S K)

@@ -106,7 +106,9 @@ class DINAttention(Module):
                 f"lengths[{row}] = {int(lengths[row])} is invalid: each length must be in "
                 f"[0, {T}] (0 to the number of key positions T)"
             )
-        return query, keys, lengths
+        # int64 lengths: np.repeat rejects uint64 counts, and reduceat the uint64 starts
+        # that a cumulative sum of smaller unsigned lengths gives
+        return query, keys, lengths.astype(np.int64, copy=False)
 
     def _first_layer_blocks(self):
         """Return the first layer's weight blocks for the query, the keys and the product.
