@@ -44,6 +44,10 @@ class AFMAttention(Module):
     scored the clean pair vectors and before the sum and the projection p. With no pairs
     (one field) the output is 0.
 
+    The code runs the same steps on transposed arrays, (K, P, B) and (A, P B), so that
+    broadcasts run along the batch, and ``weights`` is a transposed view. The values and
+    shapes are those above.
+
     Reference: J. Xiao, H. Ye, X. He, H. Zhang, F. Wu and T.-S. Chua, "Attentional
     Factorization Machines: Learning the Weight of Feature Interactions via Attention
     Networks", IJCAI 2017.

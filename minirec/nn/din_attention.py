@@ -57,10 +57,12 @@ class DINAttention(Module):
     statistics over valid behaviours only, and padding cannot change any score.
 
     The unit's first layer is computed from the four K-row blocks of its weight instead of
-    on the (N, 4K) concatenation (see :meth:`_first_layer`). The parameters are those of an
-    ordinary :class:`~minirec.nn.linear.Linear` over ``[q, k, q - k, q * k]``, so
+    on the (N, 4K) concatenation (see :meth:`_first_layer_blocks`). The parameters are those
+    of an ordinary :class:`~minirec.nn.linear.Linear` over ``[q, k, q - k, q * k]``, so
     ``unit.forward`` on that concatenation still gives the same scores, and weights set or
-    loaded by hand keep their meaning.
+    loaded by hand keep their meaning. The layer's output, the unit's (N, H) hidden matrix,
+    is kept in Fortran order, so that the unit's activation broadcasts its per-feature
+    values along contiguous memory.
 
     Reference: G. Zhou et al., "Deep Interest Network for Click-Through Rate Prediction",
     KDD 2018.
@@ -106,8 +108,8 @@ class DINAttention(Module):
                 f"lengths[{row}] = {int(lengths[row])} is invalid: each length must be in "
                 f"[0, {T}] (0 to the number of key positions T)"
             )
-        # int64 lengths: np.repeat rejects uint64 counts, and reduceat the uint64 starts
-        # that a cumulative sum of smaller unsigned lengths gives
+        # Lengths become int64: np.repeat rejects uint64 counts, and np.add.reduceat rejects
+        # the uint64 run starts that np.cumsum returns for smaller unsigned types.
         return query, keys, lengths.astype(np.int64, copy=False)
 
     def _first_layer_blocks(self):

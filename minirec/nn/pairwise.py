@@ -31,6 +31,10 @@ class PairwiseProducts(Module):
     Backward: field f receives ``dout_p * e_j`` from every pair p = (f, j) and
     ``dout_p * e_i`` from every pair p = (i, f).
 
+    The output is a transposed view of a (K, P, B) array, the layout
+    :class:`~minirec.nn.afm_attention.AFMAttention` computes in; use
+    ``np.ascontiguousarray`` where a C-order copy is needed.
+
     Parameters
     ----------
     num_fields : int, optional
