@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from minirec.nn.base import Module, SparseGrad, check_dtype, check_random_state
+from minirec.nn.base import (Module, SparseGrad, _stable_argsort_ids, check_dtype,
+                             check_random_state)
 from minirec.nn.linear import Linear
 from minirec.nn.mlp import MLP
 
@@ -104,3 +107,23 @@ def test_check_random_state():
         check_random_state("seed")
     with pytest.raises(ValueError, match="non-negative"):
         check_random_state(-1)
+
+
+
+@pytest.mark.parametrize("largest", [2**16 - 1, 2**16, 2**32 - 1, 2**32, 2**40])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_stable_argsort_ids_matches_numpy(largest, data):
+    # a few distinct values near the digit boundaries, so that ties check stability
+    choices = [0, 1, 2**16 - 1, 2**16, largest // 3, largest - 1, largest]
+    values = data.draw(st.lists(st.sampled_from([v for v in choices if v <= largest])
+                                | st.integers(0, largest), min_size=1, max_size=300))
+    ids = np.array(values, dtype=np.int64)
+    order = _stable_argsort_ids(ids, int(ids.min()), int(ids.max()))
+    np.testing.assert_array_equal(order, np.argsort(ids, kind="stable"))
+
+
+def test_stable_argsort_ids_negative_falls_back():
+    ids = np.array([3, -1, 3, 70000, -1])
+    order = _stable_argsort_ids(ids, -1, 70000)
+    np.testing.assert_array_equal(order, [1, 4, 0, 2, 3])
