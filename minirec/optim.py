@@ -410,6 +410,20 @@ class Adam(Optimizer):
         step_size = (self.lr / np.take(correction1, t)).astype(dtype)  # (R,)
         return step_size[:, None], np.take(sqrt_correction2, t).astype(dtype)[:, None]
 
+    def _scaled_update(self, m, v, step_size, sqrt_correction2) -> np.ndarray:
+        """Return ``lr m_hat / (sqrt(v_hat) + eps)`` from the moments and the corrections.
+
+        With c1 = 1 - beta1^t and c2 = 1 - beta2^t this equals
+        ``(lr / c1) m / (sqrt(v) / sqrt(c2) + eps)``: the corrections are scalars, or one
+        value (R, 1) per table row, applied in the order of ``torch.optim.Adam``.
+        """
+        denominator = np.sqrt(v)
+        denominator /= sqrt_correction2
+        denominator += self.eps
+        update = np.divide(m, denominator, out=denominator)
+        update *= step_size
+        return update
+
     def _update_dense(self, state, param, grad):
         beta1, beta2 = self.betas
         m = self._table_state(state, "exp_avg", param)
@@ -419,16 +433,8 @@ class Adam(Optimizer):
         m += (1 - beta1) * grad
         v *= beta2
         v += (1 - beta2) * np.square(grad)
-
-        # lr m_hat / (sqrt(v_hat) + eps) = (lr / c1) m / (sqrt(v) / sqrt(c2) + eps) with
-        # c1 = 1 - beta1^t and c2 = 1 - beta2^t, so the corrections act on scalars.
         step_size = self.lr / (1 - beta1 ** t)
-        denominator = np.sqrt(v)
-        denominator /= math.sqrt(1 - beta2 ** t)
-        denominator += self.eps
-        update = np.divide(m, denominator, out=denominator)
-        update *= step_size
-        param -= update
+        param -= self._scaled_update(m, v, step_size, math.sqrt(1 - beta2 ** t))
 
     def _update_rows(self, state, param, rows, grad_rows):
         beta1, beta2 = self.betas
@@ -451,11 +457,7 @@ class Adam(Optimizer):
 
         # the dense update's formula, with each row's own t
         step_size, sqrt_correction2 = self._bias_corrections(t, param.dtype)  # (R, 1) each
-        denominator = np.sqrt(v_rows)                                  # (R, K)
-        denominator /= sqrt_correction2
-        denominator += self.eps
-        update = np.divide(m_rows, denominator, out=denominator)       # (R, K)
-        update *= step_size
+        update = self._scaled_update(m_rows, v_rows, step_size, sqrt_correction2)  # (R, K)
         # rows are unique, so reading and writing them back equals param[rows] -= update
         new_rows = np.take(param, rows, axis=0)                        # (R, K)
         new_rows -= update

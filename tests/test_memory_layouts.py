@@ -697,10 +697,10 @@ def test_field_embedding_rejects_bad_ids(kinds, bad_id, id_dtype):
 
 
 # --------------------------------------------------------------------------------------
-# SparseGrad near 16-bit rows, and the optimizers' row check
+# SparseGrad near the 16-bit and 32-bit sort keys, and the optimizers' row check
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("num_rows", [20, 65535, 65536, 65537, 200_000])
+@pytest.mark.parametrize("num_rows", [20, 65535, 65536, 65537, 200_000, 2**33])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda dtype: np.dtype(dtype).name)
 def test_coalesce_near_16_bit_rows(num_rows, dtype):
     rng = np.random.default_rng(num_rows)
@@ -765,7 +765,7 @@ def test_optimizers_reject_rows_outside_table(make_optimizer, num_rows, rows):
                          ids=["adam", "sgd", "adagrad"])
 @pytest.mark.parametrize("num_rows, rows, expected_changed", [
     (65536, [65535, 3, 65535], [3, 65535]),         # 16-bit sort keys, 65535 the last row
-    (65537, [65536, 65535, 65536], [65535, 65536]),  # 65536 needs 64-bit sort keys
+    (65537, [65536, 65535, 65536], [65535, 65536]),  # 65536 needs two 16-bit passes
 ])
 def test_optimizers_update_rows_near_16_bits(make_optimizer, num_rows, rows, expected_changed):
     model = Table(num_rows)

@@ -113,6 +113,23 @@ def test_din_attention_gradcheck_and_padding(batch, activation, normalize):
             np.testing.assert_allclose(module.weights[row].sum(), expected, rtol=1e-12)
 
 
+@settings(max_examples=30, deadline=None)
+@given(batch=din_batches(), normalize=st.booleans())
+def test_backward_rows_match_dense_keys(batch, normalize):
+    query, keys, lengths, seed = batch
+    B, T, K = keys.shape
+    module = DINAttention(K, hidden=(3,), activation="dice", normalize=normalize,
+                          random_state=seed)
+    module.forward(query, keys, lengths)
+    d_pooled = np.random.default_rng(seed).standard_normal((B, K))
+    d_query_rows, d_key_rows = module.backward_rows(d_pooled)
+    d_query, d_keys = module.backward(d_pooled)
+    valid = np.arange(T)[None, :] < lengths[:, None]
+    assert d_key_rows.shape == (int(lengths.sum()), K)
+    np.testing.assert_array_equal(d_key_rows, d_keys[valid])
+    np.testing.assert_array_equal(d_query_rows, d_query)
+
+
 @pytest.mark.parametrize("normalize", [False, True])
 def test_empty_history_pools_to_zero(normalize):
     rng = np.random.default_rng(3)

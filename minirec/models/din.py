@@ -301,9 +301,7 @@ class DIN(DINBase):
         return self.attention.forward(query, keys, lengths)            # (B, S K)
 
     def _pool_backward(self, d_pooled, lengths, flat_index):
-        d_query, d_keys = self.attention.backward(d_pooled)            # (B, S K), (B, T, S K)
-        B, T, D = d_keys.shape
-        return d_query, np.take(d_keys.reshape(B * T, D), flat_index, axis=0)  # (N, S K)
+        return self.attention.backward_rows(d_pooled)                  # (B, S K), (N, S K)
 
     def attention_weights(self) -> np.ndarray:
         """Return the attention weights ``w`` (B, T) of the last forward pass."""

@@ -147,14 +147,13 @@ class DINAttention(Module):
 
         # 1. the unit's first layer on [q, k, q - k, q * k] for the valid positions, computed
         #    as q (W_q + W_d) + b  +  k (W_k - W_d)  +  (q * k) W_p (see _first_layer_blocks).
-        #    Row b's valid positions are its first lengths[b], so np.repeat by lengths
-        #    gives each position its row's query part.
-        #    The hidden layer is built as (H, N) and used as its transpose (N, H), in Fortran
-        #    order, so that Dice's per-feature vectors broadcast along contiguous memory.
         W_query, W_key, W_product = self._first_layer_blocks()         # (K, H) each
         query_part = query @ W_query                                   # (B, H)
         if first.use_bias:
             query_part += first.params["b"]                            # (B, H)
+        # Row b's valid positions are its first lengths[b], so np.repeat gives each one its
+        # row's query. The hidden layer is built as (H, N) and used as its Fortran-order
+        # transpose, so that Dice broadcasts its per-feature values along contiguous memory.
         q_rows = np.repeat(query, lengths, axis=0)                     # (N, K)
         products = q_rows * k_rows                                     # (N, K)
         hidden_t = np.repeat(query_part.T, lengths, axis=1)            # (H, N)
@@ -182,17 +181,33 @@ class DINAttention(Module):
         return np.einsum("bt,btk->bk", self.weights, keys)             # (B, K)
 
     def backward(self, dpooled):
+        """Return the gradients of the query (B, K) and of the keys (B, T, K).
+
+        Padded positions get exactly 0.
+        """
+        d_query, d_key_rows = self.backward_rows(dpooled)              # (B, K), (N, K)
+        B, T, K = self._keys.shape
+        d_keys = np.zeros((B * T, K), dtype=self.dtype)                # (B T, K)
+        set_rows(d_keys, self._flat_index, d_key_rows)
+        return d_query, d_keys.reshape(B, T, K)
+
+    def backward_rows(self, dpooled):
+        """Return the gradients of the query (B, K) and of the valid keys only (N, K).
+
+        The rows follow the valid positions in row-major order, as ``keys[mask]`` lists them
+        for the mask of the first ``lengths[b]`` positions of each row. DIN adds them to its
+        embedding tables directly, without the (B, T, K) array of :meth:`backward`.
+        """
         dpooled = np.asarray(dpooled, dtype=self.dtype)                # (B, K)
         keys, weights, flat_index = self._keys, self.weights, self._flat_index
         B, T, K = keys.shape
         first = self.unit.layers[0]
 
         # 4. weighted sum: dk_t = w_t dpooled at the valid positions (the first-layer part is
-        #    added in step 1); padded positions get exactly 0
+        #    added in step 1)
         d_weights = np.einsum("bk,btk->bt", dpooled, keys)             # (B, T)
-        d_keys = np.zeros((B * T, K), dtype=self.dtype)                # (B T, K)
         if flat_index.size == 0:
-            return np.zeros((B, K), dtype=self.dtype), d_keys.reshape(B, T, K)
+            return np.zeros((B, K), dtype=self.dtype), np.zeros((0, K), dtype=self.dtype)
         weight_rows = np.take(weights, flat_index)                     # (N,)
         d_k_rows = np.repeat(dpooled, self._lengths, axis=0)           # (N, K)
         d_k_rows *= weight_rows[:, None]
@@ -240,8 +255,7 @@ class DINAttention(Module):
         d_products = d_hidden @ W_product.T                            # (N, K)
         d_k_rows += d_hidden @ W_key.T
         d_k_rows += d_products * self._q_rows
-        set_rows(d_keys, flat_index, d_k_rows)                         # (B T, K)
         d_products *= self._k_rows                                     # (N, K), shares of dq
         d_query = d_query_part @ W_query.T                             # (B, K)
         d_query[present] += np.add.reduceat(d_products, starts, axis=0)
-        return d_query, d_keys.reshape(B, T, K)
+        return d_query, d_k_rows

@@ -388,16 +388,14 @@ class FieldEmbedding(Module):
             rows = np.stack(shared_rows, axis=1)                               # (B, S)
             shared = (shared_fields, rows)
             vectors = np.take(self.table.params["weight"], rows, axis=0)      # (B, S, K)
-            if len(shared_fields) == len(self.fields):
-                columns = {}
-                E = vectors                                                    # (B, F, K)
-            else:
-                E = np.empty((B, len(self.fields), self.embedding_dim), dtype=self.dtype)
-                E[:, shared_fields] = vectors
+        if len(shared_fields) == len(self.fields):
+            E = vectors                                                        # (B, F, K)
         else:
             E = np.empty((B, len(self.fields), self.embedding_dim), dtype=self.dtype)
-        for f_index, vector in columns.items():
-            E[:, f_index] = vector                                             # (B, K)
+            if shared_fields:
+                E[:, shared_fields] = vectors
+            for f_index, vector in columns.items():
+                E[:, f_index] = vector                                         # (B, K)
         self._cache = (cache, shared)
         return E
 
